@@ -1,0 +1,1 @@
+"""The catalog: `Video` and `Scene` rows, their one schema and its migrations."""

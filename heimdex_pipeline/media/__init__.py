@@ -1,0 +1,1 @@
+"""Pure media code: functions over video files that know nothing of Dagster."""
