@@ -18,7 +18,8 @@ def _print_json(value: object) -> None:
 
 def _progress(number: int, total: int, outcome) -> None:
     if outcome.state == "indexed":
-        detail = f"{len(outcome.scenes)} scenes, {outcome.duration_s:.1f} s of video"
+        count = len(outcome.scenes)
+        detail = f"{count} scene{'s' * (count != 1)}, {outcome.duration_s:.1f} s of video"
     else:
         detail = outcome.error or "failed"
     line = f"[{number}/{total}] {outcome.state:>8}  {outcome.source}"

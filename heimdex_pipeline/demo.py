@@ -10,6 +10,8 @@ from pathlib import Path
 
 import av
 
+from heimdex_pipeline.media.frames import upright
+from heimdex_pipeline.media.probe import clockwise_rotation
 from heimdex_pipeline.resources import build_resources
 from heimdex_pipeline.resources.clip import RANDOM_WEIGHTS, ClipLoadError, load_clip
 from heimdex_pipeline.settings import Settings
@@ -67,8 +69,8 @@ def demo_settings(settings: Settings) -> tuple[Settings, str | None]:
     return dataclasses.replace(settings, clip_pretrained=RANDOM_WEIGHTS), banner
 
 
-def middle_frame(path: Path, time_s: float, out: Path) -> Path:
-    """Save the frame nearest time_s (seconds from the first frame) as a PNG."""
+def frame_at(path: Path, time_s: float, out: Path) -> Path:
+    """Save the frame at time_s (seconds from the first frame), upright, as a PNG."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         first = None
@@ -77,7 +79,10 @@ def middle_frame(path: Path, time_s: float, out: Path) -> Path:
                 continue
             first = frame.time if first is None else first
             if frame.time - first >= time_s:
-                frame.to_image().save(out)
+                sar = stream.codec_context.sample_aspect_ratio or stream.sample_aspect_ratio
+                width = round(frame.width * float(sar)) if sar else frame.width
+                image = frame.to_image(width=width, height=frame.height)
+                upright(image, clockwise_rotation(frame)).save(out)
                 return out
     raise ValueError(f"{path}: no frame at {time_s:.2f} s")
 
@@ -108,7 +113,7 @@ def run_demo(settings: Settings, paths: list[str]) -> int:
 
     probe_video = max(indexed, key=lambda o: len(o.scenes))
     scene = probe_video.scenes[len(probe_video.scenes) // 2]
-    frame = middle_frame(
+    frame = frame_at(
         Path(probe_video.source),
         (scene["start_s"] + scene["end_s"]) / 2,
         settings.home / "demo-query-frame.png",

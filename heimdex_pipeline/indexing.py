@@ -62,6 +62,9 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
 def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     """The persistent instance at DAGSTER_HOME (created under HEIMDEX_HOME when unset)."""
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    config = settings.dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     return dg.DagsterInstance.get()
 

@@ -163,7 +163,9 @@ def list_videos(catalog: CatalogResource, objects: ObjectStoreResource) -> list[
             session.execute(select(Scene.video_id, func.count()).group_by(Scene.video_id)).all()
         )
         firsts = dict(
-            session.execute(select(Scene.video_id, Scene.thumbnail_key).where(Scene.index == 0))
+            session.execute(
+                select(Scene.video_id, Scene.thumbnail_key).where(Scene.index == 0)
+            ).all()
         )
     store = objects.store()
     return [

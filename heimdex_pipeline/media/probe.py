@@ -59,7 +59,7 @@ def _reason(error: av.FFmpegError) -> str:
     return str(getattr(error, "strerror", None) or error).rstrip(".")
 
 
-def _clockwise_rotation(frame: av.VideoFrame) -> int:
+def clockwise_rotation(frame: av.VideoFrame) -> int:
     # PyAV reports the display matrix angle counter-clockwise, as FFmpeg does.
     return round(-float(getattr(frame, "rotation", 0) or 0)) % 360
 
@@ -120,7 +120,7 @@ def probe(path: str | Path) -> VideoProbe:
             height=height,
             sample_aspect=sample_aspect,
             display_aspect=width * sample_aspect / height,
-            rotation=_clockwise_rotation(frame),
+            rotation=clockwise_rotation(frame),
             has_audio=bool(container.streams.audio),
             size_bytes=size,
             mime_type=mime,

@@ -1,0 +1,158 @@
+"""Shared fixtures: real PostgreSQL, a real S3-compatible server, real videos, a tiny CLIP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from heimdex_pipeline.settings import Settings, load_settings
+
+os.environ.setdefault("LANCEDB_LOG", "error")
+
+TINY_CLIP_CONFIG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI every suite must run: a skipped test fails the session."""
+    if os.environ.get("HEIMDEX_FORBID_SKIPS") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(
+            f"HEIMDEX_FORBID_SKIPS=1 and {len(skipped)} tests were skipped", red=True
+        )
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def sample_videos() -> Path:
+    """../shared/videos: HEIMDEX_SAMPLE_VIDEOS must name it; set but missing is a failure."""
+    folder = os.environ.get("HEIMDEX_SAMPLE_VIDEOS")
+    if not folder:
+        pytest.skip("HEIMDEX_SAMPLE_VIDEOS is not set")
+    path = Path(folder)
+    if not (path / "cuts.json").is_file():
+        pytest.fail(
+            f"HEIMDEX_SAMPLE_VIDEOS={folder} has no cuts.json: the sample videos are missing"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def cuts(sample_videos: Path) -> dict:
+    data = json.loads((sample_videos / "cuts.json").read_text())
+    return {name: facts for name, facts in data.items() if not name.startswith("_")}
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """HEIMDEX_TEST_DATABASE_URL: a PostgreSQL server we may create databases on."""
+    url = os.environ.get("HEIMDEX_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("HEIMDEX_TEST_DATABASE_URL is not set")
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    server = make_url(postgres_server_url).set(drivername="postgresql+psycopg2")
+    name = f"heimdex_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"
+                ),
+                {"name": name},
+            )
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible server (moto's) on loopback, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket() -> str:
+    return f"heimdex-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A tiny open_clip config and a checkpoint of its random weights, saved like real ones."""
+    import open_clip
+    import torch
+
+    folder = tmp_path_factory.mktemp("tiny_clip")
+    config = folder / "heimdex-tiny.json"
+    config.write_text(json.dumps(TINY_CLIP_CONFIG))
+    open_clip.add_model_config(config)
+    torch.manual_seed(1234)
+    model = open_clip.create_model("heimdex-tiny")
+    checkpoint = folder / "heimdex-tiny.pt"
+    torch.save(model.state_dict(), checkpoint)
+    return str(config), str(checkpoint)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, tiny_clip: tuple[str, str]):
+    """Settings on embedded defaults under tmp_path, with the tiny model; overrides by name."""
+
+    def build(**env: str) -> Settings:
+        base = {
+            "HEIMDEX_HOME": str(tmp_path / "home"),
+            "HEIMDEX_CLIP_MODEL": tiny_clip[0],
+            "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
+        }
+        return load_settings({**base, **env})
+
+    return build
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str, s3_bucket: str) -> dict[str, str]:
+    """Environment that puts objects and vectors on the loopback S3 server."""
+    return {
+        "HEIMDEX_OBJECT_STORE": f"s3://{s3_bucket}/objects",
+        "HEIMDEX_LANCEDB_URI": f"s3://{s3_bucket}/lancedb",
+        "HEIMDEX_S3_ENDPOINT": s3_endpoint,
+        "HEIMDEX_S3_ACCESS_KEY": "testing",
+        "HEIMDEX_S3_SECRET_KEY": "testing",
+        "HEIMDEX_S3_SECURE": "false",
+    }

@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+
+from heimdex_pipeline.settings import SettingsError, load_settings
+
+
+def test_defaults_put_everything_under_the_home_with_no_server(tmp_path: Path):
+    settings = load_settings({"HEIMDEX_HOME": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    assert settings.object_store == str(tmp_path / "objects")
+    assert settings.lancedb_uri == str(tmp_path / "lancedb")
+    assert settings.dagster_home == tmp_path / "dagster"
+    assert settings.s3 is None
+    assert (settings.clip_model, settings.clip_pretrained) == ("ViT-B-32", "laion2b_s34b_b79k")
+
+
+def test_s3_locations_read_the_endpoint_settings(tmp_path: Path):
+    settings = load_settings(
+        {
+            "HEIMDEX_HOME": str(tmp_path),
+            "HEIMDEX_OBJECT_STORE": "s3://heimdex-media/prod",
+            "HEIMDEX_S3_ENDPOINT": "minio:9000",
+            "HEIMDEX_S3_SECURE": "false",
+        }
+    )
+    assert settings.object_store_is_s3 and not settings.lancedb_is_s3
+    assert settings.s3 is not None and settings.s3.endpoint == "minio:9000"
+    assert settings.s3.secure is False and settings.s3.region == "us-east-1"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"HEIMDEX_DATABASE_URL": "not a url"}, "HEIMDEX_DATABASE_URL"),
+        ({"HEIMDEX_DATABASE_URL": "mysql://x/y"}, "HEIMDEX_DATABASE_URL"),
+        ({"HEIMDEX_OBJECT_STORE": "s3://bucket/x"}, "HEIMDEX_S3_ENDPOINT"),
+        (
+            {"HEIMDEX_OBJECT_STORE": "s3://ab/x", "HEIMDEX_S3_ENDPOINT": "h:1"},
+            "HEIMDEX_OBJECT_STORE",
+        ),
+        ({"HEIMDEX_LANCEDB_URI": "gs://bucket/x"}, "HEIMDEX_LANCEDB_URI"),
+        (
+            {"HEIMDEX_OBJECT_STORE": "s3://bucket/x", "HEIMDEX_S3_ENDPOINT": "http://h:1"},
+            "HEIMDEX_S3_ENDPOINT",
+        ),
+        (
+            {
+                "HEIMDEX_OBJECT_STORE": "s3://bucket/x",
+                "HEIMDEX_S3_ENDPOINT": "h:1",
+                "HEIMDEX_S3_SECURE": "maybe",
+            },
+            "HEIMDEX_S3_SECURE",
+        ),
+        ({"HEIMDEX_MAX_SCENE_S": "-3"}, "HEIMDEX_MAX_SCENE_S"),
+        ({"HEIMDEX_VECTOR_INDEX_MIN_ROWS": "lots"}, "HEIMDEX_VECTOR_INDEX_MIN_ROWS"),
+    ],
+)
+def test_a_bad_value_fails_naming_its_variable(tmp_path: Path, env: dict, variable: str):
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"HEIMDEX_HOME": str(tmp_path), **env})
+    assert raised.value.variable == variable
+    assert variable in str(raised.value)
+
+
+def test_the_code_location_refuses_to_load_with_a_bad_setting(tmp_path: Path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import heimdex_pipeline.definitions"],
+        env={
+            "HEIMDEX_HOME": str(tmp_path),
+            "HEIMDEX_S3_SECURE": "x",
+            "HEIMDEX_OBJECT_STORE": "s3://bucket/p",
+            "HEIMDEX_S3_ENDPOINT": "h:9000",
+            "PATH": "",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "HEIMDEX_S3_SECURE" in result.stderr

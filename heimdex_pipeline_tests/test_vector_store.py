@@ -1,0 +1,109 @@
+"""The LanceDB scenes tables, on a local folder and on the loopback S3 server."""
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from heimdex_pipeline.resources.vector_store import (
+    VectorStore,
+    ensure_indexes,
+    quote,
+    replace_video_rows,
+    scenes_schema,
+)
+
+
+@pytest.fixture(params=["local", "s3"])
+def vector_store(request: pytest.FixtureRequest, tmp_path: Path) -> VectorStore:
+    if request.param == "local":
+        return VectorStore(str(tmp_path / "lancedb"))
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = request.getfixturevalue("s3_bucket")
+    from heimdex_pipeline.resources.object_store import S3ObjectStore
+
+    S3ObjectStore(endpoint, "testing", "testing", bucket, secure=False)  # creates the bucket
+    return VectorStore(
+        f"s3://{bucket}/lancedb",
+        {
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+            "aws_endpoint": f"http://{endpoint}",
+            "aws_region": "us-east-1",
+            "allow_http": "true",
+        },
+    )
+
+
+def rows(video_id: str, count: int, dim: int = 8, seed: int = 0) -> pa.Table:
+    vectors = np.random.default_rng(seed).normal(size=(count, dim)).astype(np.float32)
+    return pa.Table.from_pylist(
+        [
+            {
+                "scene_id": f"{video_id}-{i}",
+                "video_id": video_id,
+                "scene_index": i,
+                "start_s": float(i),
+                "end_s": float(i + 1),
+                "thumbnail_key": f"thumbnails/{video_id}/{i}.webp",
+                "model_id": "m",
+                "vector": vectors[i].tolist(),
+            }
+            for i in range(count)
+        ],
+        schema=scenes_schema(dim),
+    )
+
+
+def test_the_scenes_table_is_created_with_its_schema(vector_store: VectorStore):
+    table = vector_store.scenes_table("tiny_8_abc", 8)
+    assert table.schema.field("vector").type == pa.list_(pa.float32(), 8)
+    assert {
+        "scene_id",
+        "video_id",
+        "scene_index",
+        "start_s",
+        "end_s",
+        "thumbnail_key",
+        "model_id",
+    } <= set(table.schema.names)
+    assert vector_store.table_names() == ["scenes_tiny_8_abc"]
+
+
+def test_replacing_a_video_leaves_exactly_its_new_rows(vector_store: VectorStore):
+    table = vector_store.scenes_table("tiny_8_abc", 8)
+    replace_video_rows(table, "a", rows("a", 5))
+    replace_video_rows(table, "b", rows("b", 2))
+    replace_video_rows(table, "a", rows("a", 5, seed=1))
+    replace_video_rows(table, "a", rows("a", 3, seed=2))
+    assert table.count_rows("video_id = 'a'") == 3
+    assert table.count_rows("video_id = 'b'") == 2
+    assert table.count_rows() == 5
+
+
+def test_each_model_gets_its_own_table_and_dimensions_cannot_mix(vector_store: VectorStore):
+    vector_store.scenes_table("tiny_8_abc", 8)
+    vector_store.scenes_table("vit_b_32_512_def", 512)
+    assert vector_store.table_names() == ["scenes_tiny_8_abc", "scenes_vit_b_32_512_def"]
+    with pytest.raises(ValueError, match="8-d"):
+        vector_store.scenes_table("tiny_8_abc", 16)
+    with pytest.raises(LookupError):
+        vector_store.scenes_table("never_indexed", 8, create=False)
+
+
+def test_a_quoted_value_cannot_widen_a_filter(vector_store: VectorStore):
+    table = vector_store.scenes_table("tiny_8_abc", 8)
+    replace_video_rows(table, "a", rows("a", 4))
+    hostile = "' OR 1=1 --"
+    assert quote(hostile) == "''' OR 1=1 --'"
+    assert table.count_rows(f"video_id = {quote(hostile)}") == 0
+    assert table.count_rows(f"video_id = {quote('a')}") == 4
+
+
+def test_indexes_wait_for_enough_rows(tmp_path: Path):
+    table = VectorStore(str(tmp_path / "lancedb")).scenes_table("tiny_8_abc", 8)
+    replace_video_rows(table, "a", rows("a", 300))
+    assert ensure_indexes(table, vector_index_min_rows=10_000) == {"video_id": "BTREE"}
+    assert ensure_indexes(table, vector_index_min_rows=10_000) == {}
+    assert ensure_indexes(table, vector_index_min_rows=256) == {"vector": "IVF_HNSW_SQ"}
