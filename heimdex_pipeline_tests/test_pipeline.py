@@ -1,0 +1,254 @@
+"""The whole chain on real clips: what it leaves, what it refuses, and that it is idempotent."""
+
+import io
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster import DagsterEventType
+from PIL import Image
+from sqlalchemy import select, update
+
+from heimdex_pipeline.assets import ALL_ASSETS
+from heimdex_pipeline.catalog.models import Scene, Video
+from heimdex_pipeline.checks import ALL_CHECKS
+from heimdex_pipeline.indexing import dagster_instance, index_paths
+from heimdex_pipeline.resources import build_resources
+from heimdex_pipeline.video_ids import source_uri_for, video_id_for
+from heimdex_pipeline_tests.media_files import copy_with_name, make_bad_inputs
+from heimdex_pipeline_tests.snapshots import snapshot
+
+GOOD = [
+    "bikes.mp4",
+    "issue-134-rotate.mp4",
+    "issue-195-aspect-ratio.mp4",
+    "delayed_start.mp4",
+    "handwave-vfr.webm",
+]
+
+
+@pytest.fixture(scope="module")
+def indexed(sample_videos: Path, tmp_path_factory, tiny_clip):
+    """One `index` call over good clips and every kind of bad input, mixed together."""
+    from heimdex_pipeline.settings import load_settings
+
+    home = tmp_path_factory.mktemp("home")
+    settings = load_settings(
+        {
+            "HEIMDEX_HOME": str(home),
+            "HEIMDEX_CLIP_MODEL": tiny_clip[0],
+            "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
+        }
+    )
+    bad = make_bad_inputs(home / "bad", sample_videos / "big_buck_bunny_0_30.webm")
+    inputs = [sample_videos / GOOD[0], *bad.values(), *(sample_videos / n for n in GOOD[1:])]
+    outcomes = index_paths(inputs, settings)
+    return settings, {Path(o.source).name: o for o in outcomes}, bad
+
+
+def test_good_clips_are_indexed_and_bad_ones_fail_with_a_reason(indexed):
+    _, outcomes, bad = indexed
+    for name in GOOD:
+        assert outcomes[name].state == "indexed", (name, outcomes[name].error)
+        assert outcomes[name].error is None and outcomes[name].scenes
+    for path in bad.values():
+        outcome = outcomes[path.name]
+        assert outcome.state == "failed"
+        assert path.name in outcome.error, outcome.error
+        assert outcome.scenes == []
+
+
+def test_bad_inputs_leave_no_rows_objects_sidecars_or_vectors(indexed):
+    settings, outcomes, bad = indexed
+    resources = build_resources(settings)
+    state = snapshot(resources)
+    bad_ids = {outcomes[p.name].video_id for p in bad.values()}
+    assert not [s for s in state["scenes"] if s[1] in bad_ids]
+    leftovers = [k for k in [*state["objects"], *state["frames"]] if any(b in k for b in bad_ids)]
+    assert leftovers == []
+    assert not [r for rows in state["tables"].values() for r in rows if r[1] in bad_ids]
+
+
+def test_cuts_become_scenes_that_tile_the_video(indexed, cuts):
+    _, outcomes, _ = indexed
+    bikes = outcomes["bikes.mp4"]
+    starts = [s["start_s"] for s in bikes.scenes]
+    assert starts[1:] == pytest.approx(cuts["bikes.mp4"]["cuts_s"], abs=0.08)
+    assert bikes.scenes[0]["start_s"] == 0 and bikes.scenes[-1]["end_s"] == bikes.duration_s
+    for before, after in zip(bikes.scenes, bikes.scenes[1:], strict=False):
+        assert before["end_s"] == after["start_s"]
+
+
+def thumbnail_sizes(settings, outcome) -> set[tuple[int, int]]:
+    store = build_resources(settings)["objects"].store()
+    sizes = set()
+    for scene in outcome.scenes:
+        with Image.open(io.BytesIO(store.get_bytes(scene["thumbnail_key"]))) as image:
+            assert image.format == "WEBP"
+            sizes.add(image.size)
+    return sizes
+
+
+def test_thumbnails_are_upright_and_in_display_aspect(indexed):
+    settings, outcomes, _ = indexed
+    assert thumbnail_sizes(settings, outcomes["issue-134-rotate.mp4"]) == {(204, 480)}
+    (size,) = thumbnail_sizes(settings, outcomes["issue-195-aspect-ratio.mp4"])
+    assert max(size) == 480 and size[0] / size[1] == pytest.approx(16 / 9, abs=0.01)
+    assert thumbnail_sizes(settings, outcomes["bikes.mp4"]) == {(480, 204)}
+
+
+def test_a_thumbnail_is_not_a_black_or_blurred_frame_when_a_better_one_is_near():
+    from heimdex_pipeline.media.detect import SceneSpan
+    from heimdex_pipeline.media.frames import FrameSample
+    from heimdex_pipeline.media.thumbnail import pick_representative
+
+    def sample(time_s, luma, contrast, sharpness):
+        return FrameSample(time_s, b"", luma, contrast, sharpness)
+
+    black_middle = sample(5.0, 3.0, 1.0, 0.0)
+    blurred = sample(4.0, 120.0, 40.0, 5.0)
+    sharp = sample(6.0, 110.0, 45.0, 300.0)
+    far_sharper = sample(0.5, 110.0, 45.0, 9000.0)  # outside the middle half: not chosen
+    span = SceneSpan(0, 0.0, 10.0)
+    chosen = pick_representative([far_sharper, blurred, black_middle, sharp], span)
+    assert chosen is sharp
+    only_dark = [sample(5.0, 3.0, 1.0, 0.0), sample(9.5, 2.0, 1.0, 0.0)]
+    assert pick_representative(only_dark, span).time_s == 5.0
+
+
+def test_all_steps_together_decode_at_most_twice_the_frames(indexed):
+    _, outcomes, _ = indexed
+    for name in GOOD:
+        outcome = outcomes[name]
+        assert outcome.frame_count <= outcome.frames_decoded <= 2 * outcome.frame_count, name
+
+
+def test_every_asset_check_ran_and_passed_for_every_good_video(indexed):
+    settings, outcomes, _ = indexed
+    instance = dagster_instance(settings)
+    expected = {(key.asset_key.path[-1], key.name) for c in ALL_CHECKS for key in c.check_keys}
+    assert len(expected) == 5
+    by_video: dict[str, dict] = {}
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+            evaluation = entry.dagster_event.event_specific_data
+            checks = by_video.setdefault(run.tags["dagster/partition"], {})
+            checks[(evaluation.asset_key.path[-1], evaluation.check_name)] = evaluation.passed
+    for name in GOOD:
+        results = by_video[outcomes[name].video_id]
+        assert set(results) == expected and all(results.values()), (name, results)
+
+
+def test_sidecars_describe_their_scene_and_detector(indexed):
+    settings, outcomes, _ = indexed
+    store = build_resources(settings)["objects"].store()
+    scene = outcomes["bikes.mp4"].scenes[2]
+    video_id = outcomes["bikes.mp4"].video_id
+    sidecar = json.loads(store.get_bytes(f"sidecars/{video_id}/{scene['scene_id']}.json"))
+    assert sidecar["scene_id"] == scene["scene_id"] and sidecar["index"] == 2
+    assert sidecar["start_s"] == pytest.approx(scene["start_s"], abs=1e-6)
+    assert sidecar["detector"]["detector"] == "ContentDetector"
+    assert {"schema_version", "pipeline_version", "start_frame", "end_frame"} <= set(sidecar)
+
+
+def test_reindexing_twice_leaves_exactly_what_indexing_once_leaves(sample_videos, make_settings):
+    settings = make_settings()
+    clips = [sample_videos / "bikes.mp4", sample_videos / "realshort.mp4"]
+    index_paths(clips, settings)
+    resources = build_resources(settings)
+    once = snapshot(resources)
+    index_paths(clips, settings)
+    index_paths(clips, settings)
+    assert snapshot(resources) == once
+
+
+def test_rerunning_with_fewer_scenes_leaves_none_of_the_old_ones(sample_videos, make_settings):
+    many = make_settings(HEIMDEX_MAX_SCENE_S="0.5")
+    (first,) = index_paths([sample_videos / "counter.mp4"], many)
+    assert len(first.scenes) == 6
+    few = make_settings()
+    (second,) = index_paths([sample_videos / "counter.mp4"], few)
+    assert len(second.scenes) == 1
+    state = snapshot(build_resources(few))
+    assert len(state["scenes"]) == 1
+    assert sorted(k for k in state["objects"] if k.startswith(("sidecars/", "thumbnails/"))) == [
+        f"sidecars/{second.video_id}/{second.scenes[0]['scene_id']}.json",
+        second.scenes[0]["thumbnail_key"],
+    ]
+    (rows,) = state["tables"].values()
+    assert [r[0] for r in rows] == [second.scenes[0]["scene_id"]]
+
+
+def test_a_failing_blocking_check_stops_downstream_and_fails_the_video(
+    sample_videos, make_settings
+):
+    settings = make_settings()
+    resources = build_resources(settings)
+    instance = dagster_instance(settings)
+    path = copy_with_name(sample_videos / "realshort.mp4", Path(settings.home) / "in", "clip.mp4")
+    (outcome,) = index_paths([path], settings)
+    assert outcome.state == "indexed"
+    with resources["catalog"].session() as session:  # the catalog now disagrees with the file
+        session.execute(update(Video).where(Video.id == outcome.video_id).values(duration_s=99.0))
+    result = dg.materialize(
+        [*ALL_ASSETS, *ALL_CHECKS],
+        selection=dg.AssetSelection.assets("scenes", "thumbnails"),
+        partition_key=outcome.video_id,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not result.success
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert materialized == {"scenes"}
+    with resources["catalog"].session() as session:
+        video = session.get(Video, outcome.video_id)
+        assert video.state.value == "failed" and "scenes_tile_the_video" in video.error_text
+
+
+def test_video_ids_are_stable_unique_and_valid_partition_keys(tmp_path: Path):
+    names = [
+        "my clip.mp4",
+        "ünïcødé 映画.mkv",
+        'it\'s "quoted".webm',
+        "no_extension",
+        ".hidden.mp4",
+    ]
+    ids = [video_id_for(source_uri_for(tmp_path / name)) for name in names]
+    assert len(set(ids)) == len(ids)
+    assert ids == [video_id_for(source_uri_for(tmp_path / name)) for name in names]
+    assert ids[0].startswith("my-clip-") and ids[1].startswith("unic")
+    other_folder = video_id_for(source_uri_for(tmp_path / "elsewhere" / "my clip.mp4"))
+    assert other_folder != ids[0]
+    for video_id in ids:
+        assert all(c.isalnum() or c == "-" for c in video_id) and len(video_id) <= 60
+
+
+def test_odd_file_names_index(sample_videos, make_settings, tmp_path):
+    folder = tmp_path / "odd names"
+    clips = [
+        copy_with_name(sample_videos / "realshort.mp4", folder, name)
+        for name in ["a clip with spaces.mp4", "vidéo ünicode.mp4", 'it\'s "quoted".mp4']
+    ]
+    clips.append(copy_with_name(sample_videos / "realshort.mp4", folder, "no_extension"))
+    outcomes = index_paths(clips, make_settings())
+    assert [o.state for o in outcomes] == ["indexed"] * 4, [o.error for o in outcomes]
+
+
+def test_switching_the_model_builds_a_separate_table(sample_videos, make_settings, tmp_path):
+    import open_clip
+    import torch
+
+    settings = make_settings()
+    index_paths([sample_videos / "realshort.mp4"], settings)
+    torch.manual_seed(99)
+    other = tmp_path / "other-weights.pt"
+    torch.save(open_clip.create_model(Path(settings.clip_model).stem).state_dict(), other)
+    switched = make_settings(HEIMDEX_CLIP_PRETRAINED=str(other))
+    index_paths([sample_videos / "realshort.mp4"], switched)
+    tables = snapshot(build_resources(switched))["tables"]
+    assert len(tables) == 2
+    assert all(len(rows) == 1 for rows in tables.values())
+    with build_resources(switched)["catalog"].session() as session:
+        assert session.scalars(select(Scene)).all()
