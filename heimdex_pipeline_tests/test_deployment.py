@@ -1,0 +1,89 @@
+"""The code location loads, validates and records runs in a PostgreSQL-backed instance."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from heimdex_pipeline.definitions import defs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_definitions_hold_the_five_assets_their_checks_and_jobs():
+    repository = defs.get_repository_def()
+    keys = {key.path[-1] for key in repository.asset_graph.get_all_asset_keys()}
+    assert keys == {"raw_videos", "scenes", "thumbnails", "embeddings", "search_index"}
+    assert len(list(repository.asset_graph.asset_check_keys)) == 5
+    assert {job.name for job in repository.get_all_jobs()} >= {
+        "index_video",
+        "maintain_search_index",
+    }
+    embeddings = repository.asset_graph.get(dg.AssetKey("embeddings"))
+    assert embeddings.pools == {"clip"}
+
+
+def test_dagster_definitions_validate_passes(tmp_path: Path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "definitions",
+            "validate",
+            "-m",
+            "heimdex_pipeline.definitions",
+        ],
+        cwd=ROOT,
+        env={"HEIMDEX_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path), "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "All code locations passed validation" in result.stderr + result.stdout
+
+
+@pytest.fixture
+def pg_env(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = make_url(postgres_url)
+    monkeypatch.setenv("HEIMDEX_DAGSTER_PG_HOST", url.host or "127.0.0.1")
+    monkeypatch.setenv("HEIMDEX_DAGSTER_PG_PORT", str(url.port or 5432))
+    monkeypatch.setenv("HEIMDEX_DAGSTER_PG_USER", url.username or "postgres")
+    monkeypatch.setenv("HEIMDEX_DAGSTER_PG_PASSWORD", url.password or "unused-with-trust-auth")
+    monkeypatch.setenv("HEIMDEX_DAGSTER_PG_DB", url.database)
+    return postgres_url
+
+
+def test_the_production_instance_records_materializations_in_postgres(pg_env: str, tmp_path: Path):
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    try:
+        partitions = dg.DynamicPartitionsDefinition(name="videos")
+
+        @dg.asset(partitions_def=partitions)
+        def probe_asset() -> dg.MaterializeResult:
+            return dg.MaterializeResult(metadata={"ok": True})
+
+        instance.add_dynamic_partitions("videos", ["clip-1"])
+        result = dg.materialize([probe_asset], partition_key="clip-1", instance=instance)
+        assert result.success
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+    finally:
+        instance.dispose()
+    engine = create_engine(make_url(pg_env).set(drivername="postgresql+psycopg2"))
+    with engine.connect() as connection:
+        count = connection.execute(
+            text(
+                "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+                " AND asset_key LIKE '%probe_asset%' AND partition = 'clip-1'"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert count == 1
