@@ -104,6 +104,10 @@ def _register_config(model: str) -> str:
     return model
 
 
+def _looks_like_a_path(value: str) -> bool:
+    return "/" in value or value.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
+
+
 def load_clip(model: str, pretrained: str, device: str | None = None) -> ClipEncoder:
     """Load open_clip `model` with weights `pretrained` (a tag, a checkpoint file, `local-dir:`,
     or `random`); raise ClipLoadError naming the two settings when that fails."""
@@ -122,7 +126,9 @@ def load_clip(model: str, pretrained: str, device: str | None = None) -> ClipEnc
             weights = None if pretrained == RANDOM_WEIGHTS else pretrained
             if weights is None:
                 torch.manual_seed(0)  # the same "random" model in every process
-            if weights is not None and Path(weights).expanduser().exists():
+            if weights is not None and _looks_like_a_path(weights):
+                if not Path(weights).expanduser().is_file():
+                    raise FileNotFoundError(f"no checkpoint file at {weights}")
                 weights = str(Path(weights).expanduser())
             net, _, preprocess = open_clip.create_model_and_transforms(
                 name, pretrained=weights, device=device

@@ -1,0 +1,106 @@
+"""The `heimdex` command as a person runs it: exit codes, JSON, progress, errors."""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from heimdex_pipeline_tests.media_files import make_bad_inputs
+
+
+@pytest.fixture
+def run_heimdex(tmp_path: Path, tiny_clip):
+    env = {
+        **os.environ,
+        "HEIMDEX_HOME": str(tmp_path / "home"),
+        "HEIMDEX_CLIP_MODEL": tiny_clip[0],
+        "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
+    }
+    env.pop("DAGSTER_HOME", None)
+
+    def run(*args: str, **overrides: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "heimdex_pipeline.cli", *args],
+            env={**env, **overrides},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    return run
+
+
+def test_index_goes_on_past_a_bad_file_and_exits_1(run_heimdex, sample_videos, tmp_path):
+    bad = make_bad_inputs(tmp_path / "bad", sample_videos / "big_buck_bunny_0_30.webm")["text"]
+    result = run_heimdex("index", str(sample_videos / "bikes.mp4"), str(bad), "--json")
+    assert result.returncode == 1, result.stderr[-3000:]
+    good, failed = json.loads(result.stdout)
+    assert set(good) == {
+        "video_id", "source", "state", "error", "duration_s", "frame_count", "frames_decoded",
+        "seconds", "scenes",
+    }  # fmt: skip
+    assert good["state"] == "indexed" and len(good["scenes"]) == 6
+    assert good["frames_decoded"] <= 2 * good["frame_count"]
+    assert set(good["scenes"][0]) == {"scene_id", "index", "start_s", "end_s", "thumbnail_key"}
+    assert failed["state"] == "failed" and "notes.mp4" in failed["error"]
+    assert "[1/2]" in result.stderr and "[2/2]" in result.stderr
+    assert "1 indexed, 1 failed" in result.stderr
+
+
+def test_index_exits_0_when_all_videos_index_and_runs_show_in_the_instance(
+    run_heimdex, sample_videos, tmp_path
+):
+    result = run_heimdex("index", str(sample_videos / "realshort.mp4"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = list((tmp_path / "home" / "dagster").rglob("runs.db")) or list(
+        (tmp_path / "home" / "dagster").rglob("*.db")
+    )
+    assert runs, "the runs were not recorded in the instance at DAGSTER_HOME"
+
+
+def test_search_and_videos_print_json_with_working_thumbnail_urls(run_heimdex, sample_videos):
+    assert run_heimdex("index", str(sample_videos / "bikes.mp4")).returncode == 0
+    videos = json.loads(run_heimdex("videos", "--json").stdout)
+    (video,) = videos
+    assert video["state"] == "indexed" and video["scene_count"] == 6
+    with urllib.request.urlopen(video["thumbnail_url"]) as response:
+        assert response.read(4) == b"RIFF"
+    query = video["thumbnail_url"].removeprefix("file://")
+    result = run_heimdex("search", "--image", query, "--limit", "3", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    response = json.loads(result.stdout)
+    assert len(response["hits"]) == 3 and response["hits"][0]["video_id"] == video["video_id"]
+    assert response["random_weights"] is False and response["model"]["dim"] == 64
+    table = run_heimdex("search", "people in a street", "--video", video["video_id"])
+    assert table.returncode == 0 and video["video_id"] in table.stdout
+
+
+def test_search_marks_random_weights_everywhere(run_heimdex, sample_videos, tiny_clip):
+    assert (
+        run_heimdex(
+            "index", str(sample_videos / "realshort.mp4"), HEIMDEX_CLIP_PRETRAINED="random"
+        ).returncode
+        == 0
+    )
+    result = run_heimdex("search", "anything", HEIMDEX_CLIP_PRETRAINED="random")
+    assert "RANDOM CLIP WEIGHTS" in result.stdout
+    as_json = json.loads(
+        run_heimdex("search", "anything", "--json", HEIMDEX_CLIP_PRETRAINED="random").stdout
+    )
+    assert as_json["random_weights"] is True and as_json["model"]["random_weights"] is True
+
+
+def test_weights_that_cannot_load_name_both_settings(run_heimdex):
+    result = run_heimdex("search", "x", HEIMDEX_CLIP_PRETRAINED="/no/such/weights.pt")
+    assert result.returncode == 2
+    assert "HEIMDEX_CLIP_MODEL" in result.stderr and "HEIMDEX_CLIP_PRETRAINED" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_setting_is_reported_by_name(run_heimdex):
+    result = run_heimdex("videos", HEIMDEX_DATABASE_URL="nonsense")
+    assert result.returncode == 2 and "HEIMDEX_DATABASE_URL" in result.stderr
