@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from heimdex_pipeline.video_ids import file_name_of
+
+if TYPE_CHECKING:
+    from heimdex_pipeline.resources.object_store import ObjectStore
 
 DERIVED_PREFIXES = ("sidecars", "thumbnails", "frames", "embeddings")
 
+# Drop videos here (in the object store) and the inbox sensor indexes them.
+INCOMING_PREFIX = "incoming/"
+
 
 def inbox_key(video_id: str, file_name: str) -> str:
+    """Where a video from outside the store is copied to."""
     suffix = PurePosixPath(file_name).suffix.lower()
     return f"inbox/{video_id}/source{suffix}"
+
+
+def source_key(store: ObjectStore, video_id: str, source_uri: str) -> str:
+    """The key the steps read the video from: the object itself when it is already in the store
+    (dropped in `incoming/`), else its copy in the inbox."""
+    return store.key_for_uri(source_uri) or inbox_key(video_id, file_name_of(source_uri))
 
 
 def sidecar_key(video_id: str, scene_id: str) -> str:

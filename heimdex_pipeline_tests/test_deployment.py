@@ -24,6 +24,7 @@ def test_definitions_hold_the_five_assets_their_checks_and_jobs():
         "index_video",
         "maintain_search_index",
     }
+    assert [sensor.name for sensor in repository.sensor_defs] == ["inbox_sensor"]
     embeddings = repository.asset_graph.get(dg.AssetKey("embeddings"))
     assert embeddings.pools == {"clip"}
 

@@ -9,12 +9,11 @@ import dagster as dg
 from heimdex_pipeline.assets.failures import video_step
 from heimdex_pipeline.catalog.models import VideoState
 from heimdex_pipeline.catalog.videos import get_video, set_state
-from heimdex_pipeline.keys import inbox_key
+from heimdex_pipeline.keys import source_key
 from heimdex_pipeline.media.errors import InvalidVideoError
 from heimdex_pipeline.media.probe import probe, sha256_of
 from heimdex_pipeline.partitions import videos
 from heimdex_pipeline.resources import CatalogResource, ObjectStoreResource, VectorStoreResource
-from heimdex_pipeline.video_ids import file_name_of
 
 
 def _copy_into_inbox(store, key: str, source_uri: str) -> None:
@@ -46,7 +45,7 @@ def raw_videos(
         source_uri, title = video.source_uri, video.title
         set_state(session, video_id, VideoState.VALIDATING)
     store = objects.store()
-    key = inbox_key(video_id, file_name_of(source_uri))
+    key = source_key(store, video_id, source_uri)
     with video_step(context, "raw_videos", catalog, objects, vectors):
         copied = not store.exists(key)
         if copied:

@@ -12,7 +12,7 @@ from heimdex_pipeline.assets.raw_videos import raw_videos
 from heimdex_pipeline.bundles import pack_samples
 from heimdex_pipeline.catalog.models import Scene
 from heimdex_pipeline.catalog.videos import get_video, replace_scenes
-from heimdex_pipeline.keys import candidates_key, inbox_key, sidecar_key
+from heimdex_pipeline.keys import candidates_key, sidecar_key, source_key
 from heimdex_pipeline.media.analyse import analyse_video
 from heimdex_pipeline.media.detect import DetectorSettings, SceneSpan, tile_scenes
 from heimdex_pipeline.media.errors import InvalidVideoError
@@ -25,7 +25,6 @@ from heimdex_pipeline.resources import (
     PipelineResource,
     VectorStoreResource,
 )
-from heimdex_pipeline.video_ids import file_name_of
 
 SIDECAR_SCHEMA_VERSION = 1
 
@@ -84,7 +83,7 @@ def scenes(
     store = objects.store()
     with catalog.session() as session:
         video = get_video(session, video_id)
-        key, title = inbox_key(video_id, file_name_of(video.source_uri)), video.title
+        key, title = source_key(store, video_id, video.source_uri), video.title
     with video_step(context, "scenes", catalog, objects, vectors):
         with store.local_path(key) as path:
             try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
+from urllib.parse import unquote
 
 from minio import Minio
 from minio.deleteobjects import DeleteObject
@@ -114,6 +115,17 @@ class ObjectStore(ABC):
     @abstractmethod
     def local_path(self, key: str) -> Iterator[Path]:
         """A local file holding the object while the context is open."""
+
+    def key_for_uri(self, uri: str) -> str | None:
+        """The key of an object of this store given its `uri()`, or None if it is elsewhere."""
+        base = self.uri("x")[:-1]
+        if not uri.startswith(base):
+            return None
+        key = unquote(uri[len(base) :])
+        try:
+            return validate_key(key)
+        except InvalidKeyError:
+            return None
 
     def get_file(self, key: str, path: str | Path) -> None:
         Path(path).write_bytes(self.get_bytes(key))

@@ -1,0 +1,102 @@
+"""(a) bare decode, (b) PySceneDetect API + one image per scene, (c) our scenes + thumbnails."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import av
+from _common import clips, machine, sample_videos, save
+
+from heimdex_pipeline.bundles import pack_files, pack_samples, unpack_samples
+from heimdex_pipeline.media.analyse import analyse_video
+from heimdex_pipeline.media.detect import DetectorSettings, tile_scenes
+from heimdex_pipeline.media.frames import SampleSettings
+from heimdex_pipeline.media.probe import probe
+from heimdex_pipeline.media.thumbnail import (
+    embedding_jpeg,
+    pick_embedding_frames,
+    pick_representative,
+    thumbnail_webp,
+)
+
+warnings.filterwarnings("ignore")
+
+
+def bare_decode(path: Path) -> int:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        return sum(1 for _ in container.decode(stream))
+
+
+def pyscenedetect_api(path: Path, out: Path) -> int:
+    from scenedetect import AdaptiveDetector, open_video, save_images
+    from scenedetect.scene_manager import SceneManager
+
+    video = open_video(str(path), backend="pyav")
+    manager = SceneManager()
+    manager.add_detector(AdaptiveDetector())
+    manager.detect_scenes(video)
+    scenes = manager.get_scene_list(start_in_scene=True)
+    save_images(scenes, video, num_images=1, image_extension="webp", output_dir=str(out))
+    return len(scenes)
+
+
+def ours(path: Path) -> int:
+    """What the scenes and thumbnails assets compute, minus the catalog and Dagster."""
+    facts = probe(path)
+    analysis = analyse_video(path, facts, DetectorSettings(), SampleSettings(), 30.0)
+    spans = tile_scenes(analysis.cuts_s, facts.duration_s, 30.0)
+    samples = unpack_samples(pack_samples(analysis.samples))
+    frames = {}
+    for span in spans:
+        thumbnail_webp(pick_representative(samples, span), 480)
+        for number, sample in enumerate(pick_embedding_frames(samples, span)):
+            frames[f"{span.index}/{number}.jpg"] = embedding_jpeg(sample, 224)
+    pack_files(frames)
+    return len(spans)
+
+
+def timed(fn, paths: list[Path]) -> float:
+    started = time.perf_counter()
+    for path in paths:
+        fn(path)
+    return time.perf_counter() - started
+
+
+def main(repeats: int = 3) -> None:
+    folder = sample_videos()
+    paths = [folder / name for name in clips(folder)]
+    frames = sum(bare_decode(p) for p in paths)  # also warms the page cache
+    with tempfile.TemporaryDirectory() as out:
+        runs = {"a_bare_decode": [], "b_pyscenedetect": [], "c_ours": []}
+        for _ in range(repeats):
+            runs["a_bare_decode"].append(timed(bare_decode, paths))
+            runs["b_pyscenedetect"].append(timed(lambda p: pyscenedetect_api(p, Path(out)), paths))
+            runs["c_ours"].append(timed(ours, paths))
+    median = {k: statistics.median(v) for k, v in runs.items()}
+    result = {
+        "clips": len(paths),
+        "frames": frames,
+        "repeats": repeats,
+        "seconds_median": median,
+        "c_over_a": median["c_ours"] / median["a_bare_decode"],
+        "c_over_b": median["c_ours"] / median["b_pyscenedetect"],
+        "b_over_a": median["b_pyscenedetect"] / median["a_bare_decode"],
+    }
+    save("media_pipeline", result)
+    print(f"machine: {machine()}; {len(paths)} clips, {frames} frames, median of {repeats}")
+    for key, seconds in median.items():
+        print(f"  {key:<16} {seconds:6.2f} s  ({frames / seconds:6.0f} frames/s)")
+    print(
+        f"  (c)/(a) = {result['c_over_a']:.2f}   (c)/(b) = {result['c_over_b']:.2f}"
+        f"   (b)/(a) = {result['b_over_a']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""LanceDB search on clustered 512-d unit vectors: indexed vs exact, latency and recall@10.
+
+python benchmarks/vector_search.py 10000 100000 1000000
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pyarrow as pa
+from _common import machine, save
+
+os.environ.setdefault("LANCEDB_LOG", "error")
+import lancedb
+
+DIM = 512
+QUERIES = 200
+K = 10
+
+
+def clustered(rows: int, seed: int = 0) -> np.ndarray:
+    """Unit vectors in 1,000 clusters, as scene embeddings of many videos look."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(1000, DIM)).astype(np.float32)
+    out = np.empty((rows, DIM), np.float32)
+    for start in range(0, rows, 100_000):
+        stop = min(rows, start + 100_000)
+        labels = rng.integers(0, len(centers), stop - start)
+        out[start:stop] = centers[labels] + 0.6 * rng.normal(size=(stop - start, DIM))
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out
+
+
+def exact_top_k(data: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    found, latency = [], []
+    for query in queries:
+        started = time.perf_counter()
+        scores = data @ query
+        top = np.argpartition(-scores, K)[:K]
+        found.append(top[np.argsort(-scores[top])])
+        latency.append((time.perf_counter() - started) * 1000)
+    return np.stack(found), latency
+
+
+def run(rows: int, folder: str) -> dict:
+    data = clustered(rows)
+    rng = np.random.default_rng(1)
+    queries = data[rng.integers(0, rows, QUERIES)] + 0.05 * rng.normal(size=(QUERIES, DIM))
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    truth, exact_ms = exact_top_k(data, queries)
+
+    db = lancedb.connect(folder)
+    table = db.create_table(
+        f"bench_{rows}",
+        pa.table(
+            {
+                "id": pa.array(np.arange(rows, dtype=np.int64)),
+                "vector": pa.FixedSizeListArray.from_arrays(pa.array(data.reshape(-1)), DIM),
+            }
+        ),
+    )
+    started = time.perf_counter()
+    table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ")
+    build_s = time.perf_counter() - started
+    partitions = max(1, round(rows**0.5 / 4))
+    settings = []
+    for nprobes in sorted({1, 2, 4, 8, 16}):
+        latency, recall = [], []
+        for query, expected in zip(queries, truth, strict=True):
+            started = time.perf_counter()
+            hits = (
+                table.search(query, vector_column_name="vector")
+                .distance_type("cosine")
+                .nprobes(nprobes)
+                .limit(K)
+                .select(["id"])
+                .to_arrow()
+            )
+            latency.append((time.perf_counter() - started) * 1000)
+            recall.append(len(set(hits["id"].to_pylist()) & set(expected.tolist())) / K)
+        settings.append(
+            {
+                "nprobes": nprobes,
+                "recall_at_10": float(np.mean(recall)),
+                "p50_ms": statistics.median(latency),
+                "p95_ms": float(np.percentile(latency, 95)),
+            }
+        )
+        if np.mean(recall) >= 0.99:
+            break
+    return {
+        "rows": rows,
+        "index": "IVF_HNSW_SQ (defaults)",
+        "index_build_s": build_s,
+        "partitions_hint": partitions,
+        "exact_numpy_p50_ms": statistics.median(exact_ms),
+        "exact_numpy_p95_ms": float(np.percentile(exact_ms, 95)),
+        "indexed": settings,
+    }
+
+
+def text_query_end_to_end(folder: str, rows: int) -> dict:
+    """A text query through the real-size text encoder, then the indexed search."""
+    from heimdex_pipeline.resources.clip import load_clip
+
+    encoder = load_clip("ViT-B-32", "random")
+    table = lancedb.connect(folder).open_table(f"bench_{rows}")
+    latency = []
+    for text in ["a man on a bicycle", "a dog on a beach", "a city at night"] * 7:
+        started = time.perf_counter()
+        vector = encoder.encode_texts([text])[0]
+        table.search(vector, vector_column_name="vector").distance_type("cosine").limit(K).select(
+            ["id"]
+        ).to_arrow()
+        latency.append((time.perf_counter() - started) * 1000)
+    return {
+        "rows": rows,
+        "p50_ms": statistics.median(latency),
+        "p95_ms": float(np.percentile(latency, 95)),
+    }
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
+    results = []
+    with tempfile.TemporaryDirectory(dir=os.environ.get("HEIMDEX_BENCH_DIR")) as folder:
+        for rows in sizes:
+            result = run(rows, folder)
+            results.append(result)
+            print(
+                f"{rows:>9} rows: build {result['index_build_s']:.0f} s, exact numpy "
+                f"p50 {result['exact_numpy_p50_ms']:.1f} ms"
+            )
+            for s in result["indexed"]:
+                print(
+                    f"           nprobes {s['nprobes']:>2}: recall@10 {s['recall_at_10']:.3f}, "
+                    f"p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms"
+                )
+        end_to_end = text_query_end_to_end(folder, sizes[-1])
+    print(f"text query end to end at {end_to_end['rows']} rows: p50 {end_to_end['p50_ms']:.1f} ms")
+    save(f"vector_search_{'_'.join(map(str, sizes))}", {"sizes": results, "text_query": end_to_end})
+    print(f"machine: {machine()}")
+
+
+if __name__ == "__main__":
+    main()
