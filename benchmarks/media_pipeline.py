@@ -68,7 +68,7 @@ def timed(fn, paths: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def main(repeats: int = 3) -> None:
+def main(repeats: int = 5) -> None:
     folder = sample_videos()
     paths = [folder / name for name in clips(folder)]
     frames = sum(bare_decode(p) for p in paths)  # also warms the page cache

@@ -21,14 +21,15 @@ _MICROSECONDS = Fraction(1, 1_000_000)
 class DetectorSettings:
     """The shot detector and its parameters, chosen on the clips in ../shared/videos.
 
-    ContentDetector at threshold 30 on frames about 256 px wide scored F1 1.0 there (28 and 29
-    report a false cut in fast motion, 32 misses a real one); see README, "Shot detection".
+    ContentDetector at threshold 30 on frames about 128 px wide scored F1 1.0 there, as at 192
+    and 256 px (28 and 29 report a false cut in fast motion, 32 misses a real one); see README,
+    "Shot detection".
     """
 
     detector: str = "ContentDetector"
     threshold: float = 30.0
     min_scene_len_frames: int = 15
-    analysis_width: int = 256
+    analysis_width: int = 128
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -71,21 +72,30 @@ class ShotDetector:
         return found
 
 
-def _plane(plane: av.VideoPlane, step: int) -> np.ndarray:
+_PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"}
+
+
+def _plane(plane: av.VideoPlane, step_x: int, step_y: int) -> np.ndarray:
     rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-    return rows[::step, : plane.width : step]
+    return rows[::step_y, : plane.width : step_x]
 
 
 def analysis_planes(frame: av.VideoFrame, analysis_width: int) -> np.ndarray:
     """A small planar yuv420p copy of the frame, about analysis_width wide.
 
-    Takes every n-th pixel of the decoder's own planes: no colour conversion and no scaling
-    filter on the full frame, which would cost more than decoding it.
+    Takes every n-th pixel of the decoder's own planes (any 8-bit planar YUV layout): no colour
+    conversion and no scaling filter on the full frame, which would cost more than decoding it.
     """
-    if frame.format.name not in ("yuv420p", "yuvj420p"):
+    if frame.format.name not in _PLANAR_YUV:
         frame = frame.reformat(format="yuv420p")
     step = max(1, frame.width // analysis_width)
-    y, u, v = (_plane(frame.planes[i], step) for i in range(3))
+    luma, *chroma = frame.planes
+    y = _plane(luma, step, step)
+    # Chroma at half the analysis size in both directions, whatever the source subsampling.
+    u, v = (
+        _plane(p, 2 * step * p.width // luma.width, 2 * step * p.height // luma.height)
+        for p in chroma
+    )
     height = min(y.shape[0] // 2 * 2, u.shape[0] * 2)
     width = min(y.shape[1] // 2 * 2, u.shape[1] * 2)
     return np.concatenate(
