@@ -111,6 +111,22 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_db_revision(args: argparse.Namespace, settings: Settings) -> int:
+    """Autogenerate a migration from the models, against a scratch database at head."""
+    import tempfile
+
+    from alembic import command
+
+    from heimdex_pipeline.catalog.database import alembic_config, upgrade
+
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = f"sqlite:///{folder}/scratch.sqlite"
+        upgrade(scratch)
+        script = command.revision(alembic_config(scratch), args.message, autogenerate=True)
+    print(f"wrote {script.path}: review it, then commit it with the model change")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from heimdex_pipeline.demo import run_demo
 
@@ -146,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_upgrade = db_commands.add_parser("upgrade", help="apply migrations")
     db_upgrade.add_argument("revision", nargs="?", default="head")
     db_upgrade.set_defaults(run=cmd_db)
+    db_revision = db_commands.add_parser("revision", help="generate a migration from the models")
+    db_revision.add_argument("message")
+    db_revision.set_defaults(run=cmd_db_revision)
 
     demo = commands.add_parser("demo", help="index sample clips, then search them")
     demo.add_argument("paths", nargs="*", help="clips to use instead of the bundled samples")

@@ -17,7 +17,7 @@ from heimdex_pipeline.resources import (
     VectorStoreResource,
 )
 from heimdex_pipeline.resources.clip import ModelIdentity
-from heimdex_pipeline.resources.vector_store import quote
+from heimdex_pipeline.resources.vector_store import nearest, quote
 
 
 class SearchError(ValueError):
@@ -102,11 +102,8 @@ def search_scenes(
         table = vectors.store().scenes_table(identity.model_id, identity.dim, create=False)
     except LookupError:
         return SearchResponse([], identity)
-    builder = table.search(query, vector_column_name="vector").distance_type("cosine")
     where = build_filter(video_ids, min_duration_s, max_duration_s)
-    if where:
-        builder = builder.where(where, prefilter=True)
-    rows = builder.limit(limit).offset(offset).to_list()
+    rows = nearest(table, query, where).limit(limit).offset(offset).to_list()
     with catalog.session() as session:
         wanted = {row["video_id"] for row in rows}
         found = session.scalars(select(Video).where(Video.id.in_(wanted))).all() if wanted else []

@@ -9,6 +9,7 @@ import pytest
 from heimdex_pipeline.resources.vector_store import (
     VectorStore,
     ensure_indexes,
+    nearest,
     quote,
     replace_video_rows,
     scenes_schema,
@@ -107,3 +108,17 @@ def test_indexes_wait_for_enough_rows(tmp_path: Path):
     assert ensure_indexes(table, vector_index_min_rows=10_000) == {"video_id": "BTREE"}
     assert ensure_indexes(table, vector_index_min_rows=10_000) == {}
     assert ensure_indexes(table, vector_index_min_rows=256) == {"vector": "IVF_HNSW_SQ"}
+
+
+def test_the_tuned_query_finds_each_row_through_the_index_and_filters(tmp_path: Path):
+    table = VectorStore(str(tmp_path / "lancedb")).scenes_table("tiny_8_abc", 8)
+    replace_video_rows(table, "a", rows("a", 300))
+    replace_video_rows(table, "b", rows("b", 20, seed=5))
+    ensure_indexes(table, vector_index_min_rows=256)
+    assert "vector" in {c for i in table.list_indices() for c in i.columns}
+    probes = rows("a", 300).to_pylist()[:20]
+    for probe in probes:
+        (hit,) = nearest(table, probe["vector"]).limit(1).to_list()
+        assert hit["scene_id"] == probe["scene_id"]
+    only_b = nearest(table, probes[0]["vector"], f"video_id = {quote('b')}").limit(5).to_list()
+    assert [hit["video_id"] for hit in only_b] == ["b"] * 5
