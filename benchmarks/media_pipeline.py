@@ -16,12 +16,7 @@ from heimdex_pipeline.media.analyse import analyse_video
 from heimdex_pipeline.media.detect import DetectorSettings, tile_scenes
 from heimdex_pipeline.media.frames import SampleSettings
 from heimdex_pipeline.media.probe import probe
-from heimdex_pipeline.media.thumbnail import (
-    embedding_jpeg,
-    pick_embedding_frames,
-    pick_representative,
-    thumbnail_webp,
-)
+from heimdex_pipeline.media.thumbnail import scene_pictures
 
 warnings.filterwarnings("ignore")
 
@@ -54,9 +49,9 @@ def ours(path: Path) -> int:
     samples = unpack_samples(pack_samples(analysis.samples))
     frames = {}
     for span in spans:
-        thumbnail_webp(pick_representative(samples, span), 480)
-        for number, sample in enumerate(pick_embedding_frames(samples, span)):
-            frames[f"{span.index}/{number}.jpg"] = embedding_jpeg(sample, 224)
+        pictures = scene_pictures(samples, span, 480, 224)
+        for number, jpeg in enumerate(pictures.embedder_jpegs):
+            frames[f"{span.index}/{number}.jpg"] = jpeg
     pack_files(frames)
     return len(spans)
 

@@ -150,7 +150,7 @@ def main() -> None:
             result = run(rows, folder)
             results.append(result)
             print(
-                f"{rows:>9} rows: build {result['index_build_s']} s, exact numpy "
+                f"{rows:>9} rows: build {result['index_build_s'] or 0:.0f} s, exact numpy "
                 f"p50 {result['exact_numpy_p50_ms']:.1f} ms"
             )
             for s in result["indexed"]:

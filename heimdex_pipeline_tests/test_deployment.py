@@ -50,6 +50,20 @@ def test_dagster_definitions_validate_passes(tmp_path: Path):
     assert "All code locations passed validation" in result.stderr + result.stdout
 
 
+def test_dg_check_defs_passes(tmp_path: Path):
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run(
+        [str(bin_dir / "dg"), "check", "defs"],
+        cwd=ROOT,
+        env={"HEIMDEX_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path), "PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "All definitions loaded successfully" in result.stderr + result.stdout
+
+
 @pytest.fixture
 def pg_env(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     url = make_url(postgres_url)

@@ -117,6 +117,36 @@ def test_a_thumbnail_is_not_a_black_or_blurred_frame_when_a_better_one_is_near()
     assert pick_representative(only_dark, span).time_s == 5.0
 
 
+def test_keeping_only_the_needed_frames_changes_no_pick():
+    import random
+
+    from heimdex_pipeline.media.detect import tile_scenes
+    from heimdex_pipeline.media.frames import FrameSample
+    from heimdex_pipeline.media.thumbnail import (
+        needed_samples,
+        pick_embedding_frames,
+        pick_representative,
+    )
+
+    rng = random.Random(7)
+    for _ in range(200):
+        duration = rng.uniform(1, 120)
+        spans = tile_scenes(
+            [rng.uniform(0, duration) for _ in range(rng.randint(0, 6))], duration, 30
+        )
+        times = sorted(rng.uniform(0, duration) for _ in range(rng.randint(1, 40)))
+        samples = [
+            FrameSample(t, b"", rng.choice([3.0, 120.0]), rng.uniform(0, 60), rng.uniform(0, 900))
+            for t in times
+        ]
+        kept = needed_samples(samples, spans)
+        assert len(kept) <= len(samples)
+        for span in spans:
+            assert pick_representative(kept, span) is pick_representative(samples, span)
+            chosen, reference = (pick_embedding_frames(x, span) for x in (kept, samples))
+            assert [id(a) for a in chosen] == [id(b) for b in reference]
+
+
 def test_all_steps_together_decode_at_most_twice_the_frames(indexed):
     _, outcomes, _ = indexed
     for name in GOOD:

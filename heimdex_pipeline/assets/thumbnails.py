@@ -10,13 +10,7 @@ from heimdex_pipeline.bundles import pack_files, unpack_samples
 from heimdex_pipeline.catalog.videos import scenes_of
 from heimdex_pipeline.keys import candidates_key, embedder_frames_key, thumbnail_key
 from heimdex_pipeline.media.detect import SceneSpan
-from heimdex_pipeline.media.thumbnail import (
-    contact_sheet_markdown,
-    embedding_jpeg,
-    pick_embedding_frames,
-    pick_representative,
-    thumbnail_webp,
-)
+from heimdex_pipeline.media.thumbnail import contact_sheet_markdown, scene_pictures
 from heimdex_pipeline.partitions import videos
 from heimdex_pipeline.resources import (
     CatalogResource,
@@ -53,16 +47,16 @@ def thumbnails(
             rows = scenes_of(session, video_id)
             spans = [(row.id, SceneSpan(row.index, row.start_s, row.end_s)) for row in rows]
         for scene_id, span in spans:
-            chosen = pick_representative(samples, span)
-            webp = thumbnail_webp(chosen, pipeline.thumbnail_long_side)
+            pictures = scene_pictures(
+                samples, span, pipeline.thumbnail_long_side, pipeline.embed_short_side
+            )
+            webp = pictures.thumbnail_webp
             key = thumbnail_key(video_id, scene_id)
             store.put_bytes(key, webp, "image/webp")
             keys[scene_id] = key
             sheet.append((f"#{span.index} {span.start_s:.1f}-{span.end_s:.1f}s", webp))
-            for number, sample in enumerate(pick_embedding_frames(samples, span)):
-                embed_files[f"{scene_id}/{number}.jpg"] = embedding_jpeg(
-                    sample, pipeline.embed_short_side
-                )
+            for number, jpeg in enumerate(pictures.embedder_jpegs):
+                embed_files[f"{scene_id}/{number}.jpg"] = jpeg
         store.put_bytes(embedder_frames_key(video_id), pack_files(embed_files), "application/zip")
         with catalog.session() as session:
             for row in scenes_of(session, video_id):

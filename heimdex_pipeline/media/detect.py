@@ -107,6 +107,16 @@ def analysis_planes(frame: av.VideoFrame, analysis_width: int) -> np.ndarray:
     ).reshape(height * 3 // 2, width)
 
 
+def shot_parts(start_s: float, end_s: float, max_scene_s: float) -> list[tuple[float, float]]:
+    """A shot as scenes: itself, or split evenly when it is longer than max_scene_s."""
+    parts = max(1, math.ceil((end_s - start_s) / max_scene_s - 1e-9))
+    step = (end_s - start_s) / parts
+    return [
+        (start_s + step * part, end_s if part == parts - 1 else start_s + step * (part + 1))
+        for part in range(parts)
+    ]
+
+
 def tile_scenes(cuts_s: list[float], duration_s: float, max_scene_s: float) -> list[SceneSpan]:
     """Scenes that tile [0, duration]: one per shot, shots longer than max_scene_s split evenly."""
     if duration_s <= 0:
@@ -114,9 +124,6 @@ def tile_scenes(cuts_s: list[float], duration_s: float, max_scene_s: float) -> l
     bounds = [0.0, *sorted(c for c in set(cuts_s) if 0.0 < c < duration_s), duration_s]
     spans: list[SceneSpan] = []
     for start, end in itertools.pairwise(bounds):
-        parts = max(1, math.ceil((end - start) / max_scene_s - 1e-9))
-        step = (end - start) / parts
-        for part in range(parts):
-            part_end = end if part == parts - 1 else start + step * (part + 1)
-            spans.append(SceneSpan(len(spans), start + step * part, part_end))
+        for part_start, part_end in shot_parts(start, end, max_scene_s):
+            spans.append(SceneSpan(len(spans), part_start, part_end))
     return spans

@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 import av
 from PIL import Image
+
+T = TypeVar("T", bound="Timed")
 
 _TRANSPOSE = {
     90: Image.Transpose.ROTATE_270,  # PIL rotates counter-clockwise
@@ -72,41 +75,52 @@ def frame_to_jpeg(
     return buffer.getvalue()
 
 
-@dataclass
-class FrameSampler:
-    """Keeps frames at an interval that starts fine and doubles as a shot grows.
+class Timed(Protocol):
+    time_s: float
 
-    A shot keeps at most `max_per_shot` frames until the interval reaches `max_interval_s`, so
-    memory stays bounded per shot and a long shot split into scenes still has frames in each.
+
+@dataclass
+class FrameSampler(Generic[T]):
+    """Picks frames at an interval that starts fine and doubles as a shot grows.
+
+    A shot holds at most `max_per_shot` frames until the interval reaches `max_interval_s`
+    (`saturated`), so a long shot split into scenes still has frames in each.
     """
 
     settings: SampleSettings
     max_interval_s: float
-    closed: list[FrameSample] = field(default_factory=list)
-    _current: list[FrameSample] = field(default_factory=list)
+    current: list[T] = field(default_factory=list)
     _interval: float = 0.0
     _last_s: float = -math.inf
 
     def __post_init__(self) -> None:
         self._interval = self.settings.base_interval_s
 
+    @property
+    def saturated(self) -> bool:
+        """True once the interval stops doubling: no frame of the shot will be dropped any more."""
+        return self._interval >= self.max_interval_s
+
     def wants(self, time_s: float) -> bool:
         return time_s - self._last_s >= self._interval - 1e-6
 
-    def add(self, sample: FrameSample) -> None:
-        self._current.append(sample)
-        self._last_s = sample.time_s
-        if len(self._current) > self.settings.max_per_shot and self._interval < self.max_interval_s:
-            self._current = self._current[::2]
+    def add(self, item: T) -> None:
+        self.current.append(item)
+        self._last_s = item.time_s
+        if len(self.current) > self.settings.max_per_shot and not self.saturated:
+            self.current = self.current[::2]
             self._interval *= 2
 
-    def cut(self, time_s: float) -> None:
-        """A new shot starts at time_s: close the old one and sample the new one afresh."""
-        self.closed.extend(s for s in self._current if s.time_s < time_s)
-        self._current = [s for s in self._current if s.time_s >= time_s]
+    def cut(self, time_s: float) -> list[T]:
+        """A shot starts at time_s: return the last shot's frames, sample the new one afresh."""
+        closed = [item for item in self.current if item.time_s < time_s]
+        self.current = [item for item in self.current if item.time_s >= time_s]
         self._interval = self.settings.base_interval_s
-        if not self._current:
+        if not self.current:
             self._last_s = -math.inf
+        return closed
 
-    def samples(self) -> list[FrameSample]:
-        return sorted([*self.closed, *self._current], key=lambda s: s.time_s)
+    def finish(self) -> list[T]:
+        """The last shot's frames."""
+        closed, self.current = self.current, []
+        return closed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -49,6 +50,20 @@ def pick_embedding_frames(
     return [min(candidates, key=lambda s, t=t: abs(s.time_s - t)) for t in targets]
 
 
+def needed_samples(samples: Sequence[FrameSample], spans: Sequence[SceneSpan]) -> list[FrameSample]:
+    """The samples the picks above choose for these scenes, in time order.
+
+    Picking from only these gives the same thumbnails and embedding frames as picking from all.
+    """
+    chosen = {}
+    for span in spans:
+        if not samples_in(samples, span):
+            continue
+        for sample in [pick_representative(samples, span), *pick_embedding_frames(samples, span)]:
+            chosen[id(sample)] = sample
+    return sorted(chosen.values(), key=lambda s: s.time_s)
+
+
 def fit_long_side(size: tuple[int, int], long_side: int) -> tuple[int, int]:
     """Scale (w, h) so its longer side is long_side (never upscaling)."""
     width, height = size
@@ -64,25 +79,46 @@ def fit_short_side(size: tuple[int, int], short_side: int) -> tuple[int, int]:
 
 
 def encode(image: Image.Image, size: tuple[int, int], fmt: str, quality: int = 85) -> bytes:
-    """Resize with a good filter and encode (WebP at method 2: half the time of the default)."""
+    """Resize (bicubic, antialiased) and encode (WebP at method 2: half the default's time)."""
     if image.size != size:
-        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+        image = image.resize(size, Image.Resampling.BICUBIC)
     buffer = io.BytesIO()
     options = {"method": 2} if fmt == "WEBP" else {}
     image.save(buffer, format=fmt, quality=quality, **options)
     return buffer.getvalue()
 
 
-def thumbnail_webp(sample: FrameSample, long_side: int) -> bytes:
-    """The scene's thumbnail: upright, display aspect, long side `long_side`, WebP."""
-    image = sample.image()
-    return encode(image, fit_long_side(image.size, long_side), "WEBP", quality=80)
+@dataclass(frozen=True)
+class ScenePictures:
+    thumbnail_webp: bytes  # upright, display aspect, long side fitted
+    embedder_jpegs: list[bytes]  # one per fraction, short side fitted
 
 
-def embedding_jpeg(sample: FrameSample, short_side: int) -> bytes:
-    """A frame for the embedder: short side `short_side`, JPEG."""
-    image = sample.image()
-    return encode(image, fit_short_side(image.size, short_side), "JPEG", quality=90)
+def scene_pictures(
+    samples: Sequence[FrameSample], span: SceneSpan, long_side: int, short_side: int
+) -> ScenePictures:
+    """A scene's thumbnail and the embedder's frames; each kept frame is decoded at most once."""
+    images: dict[int, Image.Image] = {}
+    jpegs: dict[int, bytes] = {}
+
+    def image(sample: FrameSample) -> Image.Image:
+        if id(sample) not in images:
+            images[id(sample)] = sample.image()
+        return images[id(sample)]
+
+    def embedder_jpeg(sample: FrameSample) -> bytes:
+        if id(sample) not in jpegs:
+            picture = image(sample)
+            jpegs[id(sample)] = encode(
+                picture, fit_short_side(picture.size, short_side), "JPEG", 90
+            )
+        return jpegs[id(sample)]
+
+    thumbnail = image(pick_representative(samples, span))
+    return ScenePictures(
+        thumbnail_webp=encode(thumbnail, fit_long_side(thumbnail.size, long_side), "WEBP", 80),
+        embedder_jpegs=[embedder_jpeg(s) for s in pick_embedding_frames(samples, span)],
+    )
 
 
 def contact_sheet_markdown(
