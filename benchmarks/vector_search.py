@@ -22,6 +22,7 @@ from lancedb.index import IvfHnswSq
 DIM = 512
 QUERIES = 200
 K = 10
+FLAT_MAX_ROWS = 100_000  # LanceDB's unindexed search is timed up to this size (slow beyond)
 # (nprobes, ef, refine_factor): from LanceDB's defaults to wider HNSW search and exact re-ranking.
 SEARCH_SETTINGS = [
     (1, None, None),
@@ -58,6 +59,18 @@ def exact_top_k(data: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, list
     return np.stack(found), latency
 
 
+def unindexed_latency(table, queries: np.ndarray, count: int = 30) -> dict:
+    """LanceDB's exact search before the index exists (what a small table gets)."""
+    latency = []
+    for query in queries[:count]:
+        started = time.perf_counter()
+        table.search(query, vector_column_name="vector").distance_type("cosine").limit(K).select(
+            ["id"]
+        ).to_arrow()
+        latency.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": statistics.median(latency), "p95_ms": float(np.percentile(latency, 95))}
+
+
 def run(rows: int, folder: str) -> dict:
     data = clustered(rows)
     rng = np.random.default_rng(1)
@@ -67,7 +80,7 @@ def run(rows: int, folder: str) -> dict:
 
     db = lancedb.connect(folder)
     name = f"bench_{rows}"
-    build_s = None
+    build_s = flat = None
     if name in db.list_tables().tables:  # kept by HEIMDEX_BENCH_KEEP: the same seeded data
         table = db.open_table(name)
     else:
@@ -80,6 +93,7 @@ def run(rows: int, folder: str) -> dict:
                 }
             ),
         )
+        flat = unindexed_latency(table, queries) if rows <= FLAT_MAX_ROWS else None
         started = time.perf_counter()
         table.create_index("vector", config=IvfHnswSq(distance_type="cosine"))
         build_s = time.perf_counter() - started
@@ -116,6 +130,7 @@ def run(rows: int, folder: str) -> dict:
         "index_build_s": build_s,
         "exact_numpy_p50_ms": statistics.median(exact_ms),
         "exact_numpy_p95_ms": float(np.percentile(exact_ms, 95)),
+        "lancedb_unindexed": flat,
         "indexed": settings,
     }
 
@@ -153,6 +168,9 @@ def main() -> None:
                 f"{rows:>9} rows: build {result['index_build_s'] or 0:.0f} s, exact numpy "
                 f"p50 {result['exact_numpy_p50_ms']:.1f} ms"
             )
+            if result["lancedb_unindexed"]:
+                flat = result["lancedb_unindexed"]
+                print(f"    LanceDB without index: p50 {flat['p50_ms']:.1f} ms")
             for s in result["indexed"]:
                 print(
                     f"    nprobes {s['nprobes']:>2} ef {s['ef']} refine {s['refine_factor']}: "

@@ -151,5 +151,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         clip_pretrained=env.get("HEIMDEX_CLIP_PRETRAINED") or DEFAULT_CLIP_PRETRAINED,
         dagster_home=dagster_home,
         max_scene_s=_positive(env, "HEIMDEX_MAX_SCENE_S", 30.0, float),
-        vector_index_min_rows=int(_positive(env, "HEIMDEX_VECTOR_INDEX_MIN_ROWS", 50_000, int)),
+        vector_index_min_rows=int(_positive(env, "HEIMDEX_VECTOR_INDEX_MIN_ROWS", 10_000, int)),
     )

@@ -115,7 +115,7 @@ class PipelineResource(dg.ConfigurableResource):
     max_scene_s: float = 30.0
     thumbnail_long_side: int = 480
     embed_short_side: int = 224
-    vector_index_min_rows: int = 50_000
+    vector_index_min_rows: int = 10_000
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
