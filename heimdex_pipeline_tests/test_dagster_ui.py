@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from heimdex_pipeline.indexing import index_paths
+from heimdex_pipeline.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,9 +53,15 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
         return json.loads(response.read())
 
 
-@pytest.fixture
-def dagster_dev(make_settings, sample_videos):
-    settings = make_settings()
+@pytest.fixture(scope="module")
+def dagster_dev(tmp_path_factory, tiny_clip, sample_videos):
+    settings = load_settings(
+        {
+            "HEIMDEX_HOME": str(tmp_path_factory.mktemp("ui") / "home"),
+            "HEIMDEX_CLIP_MODEL": tiny_clip[0],
+            "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
+        }
+    )
     (outcome,) = index_paths([sample_videos / "bikes.mp4"], settings)
     assert outcome.state == "indexed"
     port = _free_port()
@@ -102,3 +109,39 @@ def test_dagster_dev_serves_the_runs_and_the_contact_sheet(dagster_dev):
     sheet = entries["contact_sheet"]["mdStr"]
     assert sheet.count("data:image/jpeg;base64,") == len(outcome.scenes) == 6
     assert "#0 0.0-1.2s" in sheet
+
+
+def test_the_contact_sheet_renders_in_the_ui(dagster_dev):
+    chromium = Path(os.environ.get("HEIMDEX_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        pytest.skip(f"no browser at {chromium} (apt-get install chromium, or set HEIMDEX_CHROMIUM)")
+    from playwright.sync_api import expect, sync_playwright
+
+    port, outcome = dagster_dev
+    graphql(port, "mutation { setNuxSeen }")  # the first-visit pop-up would cover the page
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(
+                f"http://127.0.0.1:{port}/assets/thumbnails"
+                f"?view=events&partition={outcome.video_id}"
+            )
+            page.get_by_text("[Show Markdown]").first.click(timeout=60_000)
+            dialog = page.get_by_role("dialog")
+            expect(dialog).to_contain_text("contact_sheet")
+            expect(dialog).not_to_contain_text("<br>")  # the markup rendered, not shown as text
+            images = dialog.locator("img")
+            expect(images).to_have_count(len(outcome.scenes))
+            rendered = images.evaluate_all(
+                "all => all.map(i => [i.src.slice(0, 23), i.complete, i.naturalWidth])"
+            )
+            assert rendered == [["data:image/jpeg;base64,", True, 120]] * len(outcome.scenes)
+            for scene in outcome.scenes:
+                caption = f"#{scene['index']} {scene['start_s']:.1f}-{scene['end_s']:.1f}s"
+                expect(dialog).to_contain_text(caption)
+        finally:
+            browser.close()
