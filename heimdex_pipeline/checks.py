@@ -2,6 +2,7 @@
 
 import io
 import json
+import warnings
 
 import dagster as dg
 import numpy as np
@@ -25,6 +26,12 @@ from heimdex_pipeline.resources.object_store import ObjectNotFoundError
 from heimdex_pipeline.resources.vector_store import quote
 
 TOLERANCE_S = 1e-6
+
+# partitions_def on a check is "preview" in Dagster 1.13, and needed: without it a check on a
+# dynamically partitioned asset reads the wrong partition. Known, so not shown on every command.
+warnings.filterwarnings(
+    "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning
+)
 
 
 def _result(

@@ -104,3 +104,22 @@ def test_weights_that_cannot_load_name_both_settings(run_heimdex):
 def test_a_bad_setting_is_reported_by_name(run_heimdex):
     result = run_heimdex("videos", HEIMDEX_DATABASE_URL="nonsense")
     assert result.returncode == 2 and "HEIMDEX_DATABASE_URL" in result.stderr
+
+
+def test_demo_falls_back_to_random_weights_with_a_banner_and_index_never_does(
+    run_heimdex, sample_videos
+):
+    missing = "/no/such/weights.pt"  # what an offline machine has instead of downloadable weights
+    result = run_heimdex("demo", HEIMDEX_CLIP_PRETRAINED=missing)  # the README's main command
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "DEMO WITH RANDOM CLIP WEIGHTS" in result.stdout
+    clips = [p for p in sample_videos.iterdir() if p.suffix in {".mp4", ".webm", ".mkv"}]
+    assert f"Indexing {len(clips)} clips" in result.stdout
+    assert "the scene the frame came from ranks first" in result.stdout
+    assert "dagster dev" in result.stdout
+    refused = run_heimdex(
+        "index", str(sample_videos / "bikes.mp4"), HEIMDEX_CLIP_PRETRAINED=missing
+    )
+    assert refused.returncode != 0
+    assert "HEIMDEX_CLIP_PRETRAINED" in refused.stdout + refused.stderr
+    assert "Warning" not in refused.stderr  # no Python warnings on a person's terminal
