@@ -9,6 +9,7 @@ import pytest
 from heimdex_pipeline.resources.vector_store import (
     VectorStore,
     ensure_indexes,
+    index_columns,
     nearest,
     quote,
     replace_video_rows,
@@ -122,3 +123,32 @@ def test_the_tuned_query_finds_each_row_through_the_index_and_filters(tmp_path: 
         assert hit["scene_id"] == probe["scene_id"]
     only_b = nearest(table, probes[0]["vector"], f"video_id = {quote('b')}").limit(5).to_list()
     assert [hit["video_id"] for hit in only_b] == ["b"] * 5
+
+
+def test_the_maintenance_job_builds_the_index_then_folds_new_rows_into_it(make_settings):
+    from heimdex_pipeline.jobs import maintain_search_index
+    from heimdex_pipeline.resources import build_resources
+
+    settings = make_settings(HEIMDEX_VECTOR_INDEX_MIN_ROWS="256")
+    resources = build_resources(settings)
+
+    def table():  # as a new reader sees it
+        return resources["vectors"].store().scenes_table("tiny_8_abc", 8)
+
+    def unindexed_rows() -> int:
+        (index,) = [i for i in table().list_indices() if i.columns == ["vector"]]
+        return table().index_stats(index.name).num_unindexed_rows
+
+    replace_video_rows(table(), "a", rows("a", 300))
+    assert index_columns(table()) == set()
+    assert maintain_search_index.execute_in_process(resources=resources).success
+    assert index_columns(table()) == {"video_id", "vector"}
+    assert unindexed_rows() == 0
+
+    replace_video_rows(table(), "b", rows("b", 40, seed=3))
+    assert unindexed_rows() == 40
+    assert maintain_search_index.execute_in_process(resources=resources).success
+    assert unindexed_rows() == 0
+    probe = rows("b", 40, seed=3).to_pylist()[7]
+    (hit,) = nearest(table(), probe["vector"]).limit(1).to_list()
+    assert hit["scene_id"] == probe["scene_id"]
