@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,10 +56,10 @@ def needed_samples(samples: Sequence[FrameSample], spans: Sequence[SceneSpan]) -
 
     Picking from only these gives the same thumbnails and embedding frames as picking from all.
     """
+    if not samples:
+        return []
     chosen = {}
     for span in spans:
-        if not samples_in(samples, span):
-            continue
         for sample in [pick_representative(samples, span), *pick_embedding_frames(samples, span)]:
             chosen[id(sample)] = sample
     return sorted(chosen.values(), key=lambda s: s.time_s)
@@ -98,21 +99,12 @@ def scene_pictures(
     samples: Sequence[FrameSample], span: SceneSpan, long_side: int, short_side: int
 ) -> ScenePictures:
     """A scene's thumbnail and the embedder's frames; each kept frame is decoded at most once."""
-    images: dict[int, Image.Image] = {}
-    jpegs: dict[int, bytes] = {}
+    image = functools.cache(FrameSample.image)
 
-    def image(sample: FrameSample) -> Image.Image:
-        if id(sample) not in images:
-            images[id(sample)] = sample.image()
-        return images[id(sample)]
-
+    @functools.cache
     def embedder_jpeg(sample: FrameSample) -> bytes:
-        if id(sample) not in jpegs:
-            picture = image(sample)
-            jpegs[id(sample)] = encode(
-                picture, fit_short_side(picture.size, short_side), "JPEG", 90
-            )
-        return jpegs[id(sample)]
+        picture = image(sample)
+        return encode(picture, fit_short_side(picture.size, short_side), "JPEG", 90)
 
     thumbnail = image(pick_representative(samples, span))
     return ScenePictures(
