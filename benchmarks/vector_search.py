@@ -137,8 +137,8 @@ def run(rows: int, folder: str) -> dict:
 
 def text_query_end_to_end(folder: str, rows: int) -> dict:
     """A text query through the real-size text encoder, then the search `heimdex search` runs."""
-    from heimdex_pipeline.resources.clip import load_clip
-    from heimdex_pipeline.resources.vector_store import nearest
+    from heimdex_pipeline.clip_model import load_clip
+    from heimdex_pipeline.stores.vectors import nearest
 
     encoder = load_clip("ViT-B-32", "random")
     table = lancedb.connect(folder).open_table(f"bench_{rows}")

@@ -1,60 +1,59 @@
-"""Asset checks, one partition at a time: the ones that catch "indexed but no thumbnails"."""
+"""Asset checks, one video at a time: the ones that catch "indexed but no thumbnails".
+
+Checks observe: each returns what it found and never writes a row or an object. The step that
+runs a blocking check decides what a failure means for the video (see `chain.py`).
+"""
+
+from __future__ import annotations
 
 import io
 import json
-import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-import dagster as dg
 import numpy as np
 from PIL import Image
 
-from heimdex_pipeline.assets import embeddings, scenes, search_index, thumbnails
-from heimdex_pipeline.catalog.models import VideoState
-from heimdex_pipeline.catalog.videos import get_video, scenes_of, set_state
+from heimdex_pipeline.catalog.videos import get_video, scenes_of
 from heimdex_pipeline.embeddings_io import parquet_to_vectors
-from heimdex_pipeline.keys import vectors_key
+from heimdex_pipeline.keys import sidecar_prefix, vectors_key
 from heimdex_pipeline.media.frames import SampleSettings
 from heimdex_pipeline.media.thumbnail import expected_thumbnail_size
-from heimdex_pipeline.partitions import videos
-from heimdex_pipeline.resources import (
-    CatalogResource,
-    ObjectStoreResource,
-    PipelineResource,
-    VectorStoreResource,
-)
-from heimdex_pipeline.resources.object_store import ObjectNotFoundError
-from heimdex_pipeline.resources.vector_store import quote
+from heimdex_pipeline.stores import Stores
+from heimdex_pipeline.stores.objects import ObjectNotFoundError
+from heimdex_pipeline.stores.vectors import quote
 
 TOLERANCE_S = 1e-6
 
-# partitions_def on a check is "preview" in Dagster 1.13, and needed: without it a check on a
-# dynamically partitioned asset reads the wrong partition. Known, so not shown on every command.
-warnings.filterwarnings(
-    "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning
-)
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What a check found: the problems (none means passed) and figures to show."""
+
+    problems: list[str]
+    metadata: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    @property
+    def description(self) -> str | None:
+        return "; ".join(self.problems[:5]) if self.problems else None
 
 
-def _result(
-    context: dg.AssetCheckExecutionContext,
-    catalog: CatalogResource,
-    problems: list[str],
-    **metadata,
-) -> dg.AssetCheckResult:
-    """The check's result; a failed check also marks the video `failed`, saying why."""
-    description = "; ".join(problems[:5]) if problems else None
-    if problems:
-        with catalog.session() as session:
-            set_state(
-                session,
-                context.partition_key,
-                VideoState.FAILED,
-                f"check {context.check_specs[0].name} failed: {description}",
-            )
-    return dg.AssetCheckResult(
-        passed=not problems,
-        description=description,
-        metadata={"problems": len(problems), **metadata},
-    )
+@dataclass(frozen=True)
+class Check:
+    """A check of one asset, evaluated per video."""
+
+    name: str
+    asset: str
+    blocking: bool
+    evaluate: Callable[[str, Stores, SampleSettings], CheckOutcome]
+
+    @property
+    def description(self) -> str:
+        return (self.evaluate.__doc__ or self.name).strip()
 
 
 def tiling_problems(spans: list[tuple[float, float]], duration_s: float) -> list[str]:
@@ -75,30 +74,22 @@ def tiling_problems(spans: list[tuple[float, float]], duration_s: float) -> list
     return problems
 
 
-@dg.asset_check(asset=scenes, partitions_def=videos, blocking=True)
-def scenes_tile_the_video(
-    context: dg.AssetCheckExecutionContext, catalog: CatalogResource
-) -> dg.AssetCheckResult:
+def scenes_tile_the_video(video_id: str, stores: Stores, _: SampleSettings) -> CheckOutcome:
     """Scenes start at 0, meet end to end, and end at the video's duration."""
-    with catalog.session() as session:
-        duration = get_video(session, context.partition_key).duration_s or 0.0
-        spans = [(row.start_s, row.end_s) for row in scenes_of(session, context.partition_key)]
-    return _result(context, catalog, tiling_problems(spans, duration), scene_count=len(spans))
+    with stores.catalog.session() as session:
+        duration = get_video(session, video_id).duration_s or 0.0
+        spans = [(row.start_s, row.end_s) for row in scenes_of(session, video_id)]
+    return CheckOutcome(tiling_problems(spans, duration), {"scene_count": len(spans)})
 
 
-@dg.asset_check(asset=scenes, partitions_def=videos)
-def sidecars_match_catalog(
-    context: dg.AssetCheckExecutionContext, catalog: CatalogResource, objects: ObjectStoreResource
-) -> dg.AssetCheckResult:
+def sidecars_match_catalog(video_id: str, stores: Stores, _: SampleSettings) -> CheckOutcome:
     """Every scene's sidecar exists and says what its row says; no stray sidecars."""
-    store = objects.store()
-    video_id = context.partition_key
-    with catalog.session() as session:
+    with stores.catalog.session() as session:
         rows = scenes_of(session, video_id)
     problems = []
     for row in rows:
         try:
-            sidecar = json.loads(store.get_bytes(row.sidecar_key or ""))
+            sidecar = json.loads(stores.objects.get_bytes(row.sidecar_key or ""))
         except (ObjectNotFoundError, ValueError):
             problems.append(f"scene {row.index}: sidecar {row.sidecar_key} missing or unreadable")
             continue
@@ -112,39 +103,32 @@ def sidecars_match_catalog(
         if wrong:
             problems.append(f"scene {row.index}: sidecar disagrees on {', '.join(wrong)}")
     known = {row.sidecar_key for row in rows}
-    strays = [info.key for info in store.list(f"sidecars/{video_id}/") if info.key not in known]
-    problems += [f"stray sidecar {key}" for key in strays]
-    return _result(context, catalog, problems, sidecars=len(rows))
+    listed = stores.objects.list(sidecar_prefix(video_id))
+    problems += [f"stray sidecar {info.key}" for info in listed if info.key not in known]
+    return CheckOutcome(problems, {"sidecars": len(rows)})
 
 
-@dg.asset_check(asset=thumbnails, partitions_def=videos, blocking=True)
 def thumbnails_exist_and_decode(
-    context: dg.AssetCheckExecutionContext,
-    catalog: CatalogResource,
-    objects: ObjectStoreResource,
-    pipeline: PipelineResource,
-) -> dg.AssetCheckResult:
+    video_id: str, stores: Stores, sampling: SampleSettings
+) -> CheckOutcome:
     """Every scene has a thumbnail in the store that decodes to the expected size."""
-    store = objects.store()
-    with catalog.session() as session:
-        video = get_video(session, context.partition_key)
-        rows = scenes_of(session, context.partition_key)
+    with stores.catalog.session() as session:
+        video = get_video(session, video_id)
+        rows = scenes_of(session, video_id)
         expected = expected_thumbnail_size(
             video.width or 0,
             video.height or 0,
             video.display_aspect or 1.0,
             video.rotation or 0,
-            SampleSettings(
-                short_side=pipeline.embed_short_side, long_side=pipeline.thumbnail_long_side
-            ),
+            sampling,
         )
-    problems = []
+    problems = [] if rows else ["no scenes"]
     for row in rows:
         if not row.thumbnail_key:
             problems.append(f"scene {row.index}: no thumbnail key")
             continue
         try:
-            with Image.open(io.BytesIO(store.get_bytes(row.thumbnail_key))) as image:
+            with Image.open(io.BytesIO(stores.objects.get_bytes(row.thumbnail_key))) as image:
                 image.load()
                 size = image.size
         except ObjectNotFoundError:
@@ -155,27 +139,21 @@ def thumbnails_exist_and_decode(
             continue
         if size != expected:
             problems.append(f"scene {row.index}: {size[0]}x{size[1]}, expected {expected}")
-    if not rows:
-        problems.append("no scenes")
-    return _result(
-        context,
-        catalog,
-        problems,
-        thumbnails=len(rows),
-        expected_size=f"{expected[0]}x{expected[1]}",
+    return CheckOutcome(
+        problems, {"thumbnails": len(rows), "expected_size": f"{expected[0]}x{expected[1]}"}
     )
 
 
-@dg.asset_check(asset=embeddings, partitions_def=videos, blocking=True)
-def embeddings_are_unit_vectors(
-    context: dg.AssetCheckExecutionContext, catalog: CatalogResource, objects: ObjectStoreResource
-) -> dg.AssetCheckResult:
+def embeddings_are_unit_vectors(video_id: str, stores: Stores, _: SampleSettings) -> CheckOutcome:
     """One vector per scene, of the model's dimension, finite and of unit length."""
-    scene_ids, matrix, identity = parquet_to_vectors(
-        objects.store().get_bytes(vectors_key(context.partition_key))
-    )
-    with catalog.session() as session:
-        expected = [row.id for row in scenes_of(session, context.partition_key)]
+    try:
+        scene_ids, matrix, identity = parquet_to_vectors(
+            stores.objects.get_bytes(vectors_key(video_id))
+        )
+    except ObjectNotFoundError:
+        return CheckOutcome([f"{vectors_key(video_id)} is not in the store"])
+    with stores.catalog.session() as session:
+        expected = [row.id for row in scenes_of(session, video_id)]
     problems = []
     if sorted(scene_ids) != sorted(expected):
         problems.append(f"{len(scene_ids)} vectors for {len(expected)} scenes")
@@ -184,45 +162,42 @@ def embeddings_are_unit_vectors(
     if not np.isfinite(matrix).all():
         problems.append("non-finite values")
     norms = np.linalg.norm(matrix, axis=1) if len(matrix) else np.ones(0)
-    if len(norms) and np.abs(norms - 1).max() > 1e-3:
+    if len(norms) and np.isfinite(norms).all() and np.abs(norms - 1).max() > 1e-3:
         problems.append(f"norms range {norms.min():.4f}-{norms.max():.4f}, not 1")
-    return _result(
-        context,
-        catalog,
-        problems,
-        vectors=len(scene_ids),
-        dim=identity.dim,
-        model_id=identity.model_id,
+    return CheckOutcome(
+        problems, {"vectors": len(scene_ids), "dim": identity.dim, "model_id": identity.model_id}
     )
 
 
-@dg.asset_check(asset=search_index, partitions_def=videos, blocking=True)
 def search_index_one_row_per_scene(
-    context: dg.AssetCheckExecutionContext,
-    catalog: CatalogResource,
-    objects: ObjectStoreResource,
-    vectors: VectorStoreResource,
-) -> dg.AssetCheckResult:
+    video_id: str, stores: Stores, _: SampleSettings
+) -> CheckOutcome:
     """The model's table holds exactly one row per scene of the video, and no other."""
-    video_id = context.partition_key
-    _, _, identity = parquet_to_vectors(objects.store().get_bytes(vectors_key(video_id)))
-    table = vectors.store().scenes_table(identity.model_id, identity.dim, create=False)
+    _, _, identity = parquet_to_vectors(stores.objects.get_bytes(vectors_key(video_id)))
+    try:
+        table = stores.vectors.scenes_table(identity.model_id, identity.dim, create=False)
+    except LookupError as error:
+        return CheckOutcome([str(error)])
     rows = table.search().where(f"video_id = {quote(video_id)}").select(["scene_id"]).to_list()
     stored = [row["scene_id"] for row in rows]
-    with catalog.session() as session:
+    with stores.catalog.session() as session:
         expected = sorted(row.id for row in scenes_of(session, video_id))
     problems = []
     if len(stored) != len(set(stored)):
         problems.append(f"{len(stored) - len(set(stored))} duplicate rows")
     if sorted(set(stored)) != expected:
         problems.append(f"{len(set(stored))} distinct rows for {len(expected)} scenes")
-    return _result(context, catalog, problems, rows=len(stored), scenes=len(expected))
+    return CheckOutcome(problems, {"rows": len(stored), "scenes": len(expected)})
 
 
 ALL_CHECKS = [
-    scenes_tile_the_video,
-    sidecars_match_catalog,
-    thumbnails_exist_and_decode,
-    embeddings_are_unit_vectors,
-    search_index_one_row_per_scene,
+    Check("scenes_tile_the_video", "scenes", True, scenes_tile_the_video),
+    Check("sidecars_match_catalog", "scenes", False, sidecars_match_catalog),
+    Check("thumbnails_exist_and_decode", "thumbnails", True, thumbnails_exist_and_decode),
+    Check("embeddings_are_unit_vectors", "embeddings", True, embeddings_are_unit_vectors),
+    Check("search_index_one_row_per_scene", "search_index", True, search_index_one_row_per_scene),
 ]
+
+
+def checks_of(asset: str) -> list[Check]:
+    return [check for check in ALL_CHECKS if check.asset == asset]

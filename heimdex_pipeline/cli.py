@@ -1,9 +1,8 @@
-"""The `heimdex` command: index videos, search scenes, list videos, run the demo."""
+"""The `heimdex` command: index, search, list, show and delete videos, re-embed, run the demo."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -11,103 +10,101 @@ from collections.abc import Sequence
 from heimdex_pipeline.settings import Settings, SettingsError, load_settings
 
 
-def _print_json(value: object) -> None:
-    json.dump(value, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
-
-
-def _progress(number: int, total: int, outcome) -> None:
-    if outcome.state == "indexed":
-        count = len(outcome.scenes)
-        detail = f"{count} scene{'s' * (count != 1)}, {outcome.duration_s:.1f} s of video"
-    else:
-        detail = outcome.error or "failed"
-    line = f"[{number}/{total}] {outcome.state:>8}  {outcome.source}"
-    print(f"{line}  ({detail}; {outcome.seconds:.1f} s)", file=sys.stderr, flush=True)
-
-
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from heimdex_pipeline.indexing import index_paths
+    from heimdex_pipeline.clip_worker import serving
 
-    outcomes = index_paths(args.paths, settings, on_done=_progress)
+    # CLIP's worker starts first: torch's import runs beside Dagster's and the media work.
+    with serving(settings.clip_model, settings.clip_pretrained):
+        from heimdex_pipeline import console
+        from heimdex_pipeline.ingest import index_paths
+
+        outcomes = index_paths(args.paths, settings, on_done=console.progress)
     if args.json:
-        _print_json([outcome.as_dict() for outcome in outcomes])
+        console.print_json([outcome.as_dict() for outcome in outcomes])
     failed = [o for o in outcomes if o.state != "indexed"]
-    print(
-        f"{len(outcomes) - len(failed)} indexed, {len(failed)} failed",
-        file=sys.stderr,
-    )
+    print(f"{len(outcomes) - len(failed)} indexed, {len(failed)} failed", file=sys.stderr)
     return 1 if failed or not outcomes else 0
 
 
-def _format_time(seconds: float) -> str:
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes):d}:{rest:05.2f}"
-
-
-def print_hits(response) -> None:
-    """A table: rank, score, video, time range, thumbnail URL."""
-    if response.model.is_random:
-        print("!! RANDOM CLIP WEIGHTS: scores reflect pixels, not meaning !!")
-    if not response.hits:
-        print("(no matching scenes)")
-    for hit in response.hits:
-        span = f"{_format_time(hit.start_s)}-{_format_time(hit.end_s)}"
-        print(
-            f"{hit.rank:>3}  {hit.score:6.3f}  {hit.video_id:<32}  {span:<17}  {hit.thumbnail_url}"
-        )
-
-
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from heimdex_pipeline.resources import build_resources
-    from heimdex_pipeline.search import SearchError, search_scenes
+    from heimdex_pipeline import console
+    from heimdex_pipeline.search import Searcher
+    from heimdex_pipeline.stores import open_stores
 
-    resources = build_resources(settings)
-    try:
-        response = search_scenes(
-            resources["catalog"],
-            resources["objects"],
-            resources["vectors"],
-            resources["clip"],
-            text=args.query if args.image is None else None,
-            image=args.image,
-            limit=args.limit,
-            offset=args.offset,
-            video_ids=args.video or None,
-            min_duration_s=args.min_duration,
-            max_duration_s=args.max_duration,
-        )
-    except SearchError as error:
-        print(f"heimdex search: {error}", file=sys.stderr)
-        return 2
+    searcher = Searcher(open_stores(settings), (settings.clip_model, settings.clip_pretrained))
+    response = searcher.search(
+        text=args.query,
+        image=args.image,
+        limit=args.limit,
+        offset=args.offset,
+        video_ids=args.video or None,
+        min_duration_s=args.min_duration,
+        max_duration_s=args.max_duration,
+    )
     if args.json:
-        _print_json(response.as_dict())
+        console.print_json(response.as_dict())
     else:
-        print_hits(response)
+        console.print_hits(response)
     return 0
 
 
 def cmd_videos(args: argparse.Namespace, settings: Settings) -> int:
-    from heimdex_pipeline.resources import build_resources
+    from heimdex_pipeline import console
     from heimdex_pipeline.search import list_videos
+    from heimdex_pipeline.stores import open_stores
 
-    resources = build_resources(settings)
-    summaries = list_videos(resources["catalog"], resources["objects"])
+    page = list_videos(open_stores(settings), args.limit, args.offset)
     if args.json:
-        _print_json([s.as_dict() for s in summaries])
-        return 0
-    for s in summaries:
-        duration = f"{s.duration_s:7.1f}s" if s.duration_s is not None else "      -"
-        note = s.error_text if s.error_text else s.thumbnail_url
-        print(f"{s.video_id:<36} {s.state:<10} {duration} {s.scene_count:>4} scenes  {note}")
+        console.print_json(page.as_dict())
+    else:
+        console.print_videos(page)
     return 0
+
+
+def cmd_video(args: argparse.Namespace, settings: Settings) -> int:
+    from heimdex_pipeline import console
+    from heimdex_pipeline.search import video_detail
+    from heimdex_pipeline.stores import open_stores
+
+    try:
+        detail = video_detail(open_stores(settings), args.video_id)
+    except LookupError as error:
+        print(f"heimdex video: {console.printable(error.args[0])}", file=sys.stderr)
+        return 1
+    if args.json:
+        console.print_json(detail.as_dict())
+    else:
+        console.print_video(detail)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from heimdex_pipeline.console import printable
+    from heimdex_pipeline.ingest import delete_videos
+
+    missing = delete_videos(args.video_ids, settings)
+    for video_id in args.video_ids:
+        state = "not found" if video_id in missing else "deleted"
+        print(printable(f"{video_id}: {state}"), file=sys.stderr)
+    return 1 if missing else 0
+
+
+def cmd_reembed(args: argparse.Namespace, settings: Settings) -> int:
+    from heimdex_pipeline.clip_worker import serving
+
+    with serving(settings.clip_model, settings.clip_pretrained):
+        from heimdex_pipeline.ingest import reembed
+
+        report = reembed(settings)
+    print(report.summary(), file=sys.stderr)
+    return 0 if report.complete else 1
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from heimdex_pipeline.catalog.database import upgrade
 
     upgrade(settings.database_url, args.revision)
-    print(f"catalog at {settings.database_url} is at {args.revision}")
+    print(f"catalog at {settings.database_url_redacted} is at {args.revision}")
     return 0
 
 
@@ -133,6 +130,23 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, args.paths)
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0 or value > 10**9:
+        raise argparse.ArgumentTypeError(f"expected 0 to 1000000000, not {text}")
+    return value
+
+
+def _duration(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heimdex", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -145,21 +159,39 @@ def build_parser() -> argparse.ArgumentParser:
     search = commands.add_parser("search", help="find scenes by text or by an example image")
     search.add_argument("query", nargs="?")
     search.add_argument("--image", help="an image file to search by instead of text")
-    search.add_argument("--limit", type=int, default=10)
-    search.add_argument("--offset", type=int, default=0)
+    search.add_argument("--limit", type=_non_negative, default=10)
+    search.add_argument("--offset", type=_non_negative, default=0)
     search.add_argument("--video", action="append", help="only this video id (repeatable)")
-    search.add_argument("--min-duration", type=float, help="shortest scene, seconds")
-    search.add_argument("--max-duration", type=float, help="longest scene, seconds")
+    search.add_argument("--min-duration", type=_duration, help="shortest scene, seconds")
+    search.add_argument("--max-duration", type=_duration, help="longest scene, seconds")
     search.add_argument("--json", action="store_true")
     search.set_defaults(run=cmd_search)
 
-    videos = commands.add_parser("videos", help="list every video with state and thumbnail")
+    videos = commands.add_parser("videos", help="list videos, newest first")
+    videos.add_argument("--limit", type=_non_negative, default=50)
+    videos.add_argument("--offset", type=_non_negative, default=0)
     videos.add_argument("--json", action="store_true")
     videos.set_defaults(run=cmd_videos)
 
+    video = commands.add_parser("video", help="one video with its scenes and thumbnail URLs")
+    video.add_argument("video_id")
+    video.add_argument("--json", action="store_true")
+    video.set_defaults(run=cmd_video)
+
+    delete = commands.add_parser(
+        "delete", help="delete videos: rows, objects, vectors and partitions"
+    )
+    delete.add_argument("video_ids", nargs="+", metavar="VIDEO_ID")
+    delete.set_defaults(run=cmd_delete)
+
+    reembed_parser = commands.add_parser(
+        "reembed", help="embed every indexed video with the configured model (after a change)"
+    )
+    reembed_parser.set_defaults(run=cmd_reembed)
+
     db = commands.add_parser("db", help="catalog database commands")
     db_commands = db.add_subparsers(dest="db_command", required=True)
-    db_upgrade = db_commands.add_parser("upgrade", help="apply migrations")
+    db_upgrade = db_commands.add_parser("upgrade", help="apply migrations (a deploy step)")
     db_upgrade.add_argument("revision", nargs="?", default="head")
     db_upgrade.set_defaults(run=cmd_db)
     db_revision = db_commands.add_parser("revision", help="generate a migration from the models")
@@ -172,26 +204,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def explain(error: BaseException, settings: Settings | None) -> str | None:
+    """One line for the failures a person can fix (configuration, an unreachable service, a
+    bad query); None for a bug, which keeps its traceback."""
+    from heimdex_pipeline.catalog.database import CatalogNotReadyError
+    from heimdex_pipeline.clip_model import ClipLoadError
+    from heimdex_pipeline.console import printable
+    from heimdex_pipeline.search import SearchError
+    from heimdex_pipeline.transient import describe, is_transient
+
+    if isinstance(error, (ClipLoadError, CatalogNotReadyError, SearchError, SettingsError)):
+        return printable(error)
+    if is_transient(error) and settings is not None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(error, SQLAlchemyError):
+            first = (str(getattr(error, "orig", error)).strip().splitlines() or [""])[0]
+            return printable(
+                f"cannot reach the catalog database at {settings.database_url_redacted}: {first}"
+            )
+        where = settings.s3.endpoint if settings.s3 is not None else settings.object_store
+        return printable(f"cannot reach the object store at {where}: {describe(error)}")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LANCEDB_LOG", "error")
     args = build_parser().parse_args(argv)
-    if args.command == "search" and not args.query and not args.image:
-        print("heimdex search: give a QUERY or --image PATH", file=sys.stderr)
+    if args.command == "search" and (args.query is None) == (args.image is None):
+        print("heimdex search: give a QUERY or --image PATH (one of them)", file=sys.stderr)
         return 2
+    settings = None
     try:
         settings = load_settings()
-    except SettingsError as error:
-        print(f"heimdex: bad configuration: {error}", file=sys.stderr)
-        return 2
-    try:
         return args.run(args, settings)
-    except Exception as error:  # a clear line, not a traceback, for configuration-level errors
-        from heimdex_pipeline.resources.clip import ClipLoadError
-
-        if isinstance(error, ClipLoadError):
-            print(f"heimdex: {error}", file=sys.stderr)
-            return 2
-        raise
+    except Exception as error:
+        line = explain(error, settings)
+        if line is None:
+            raise
+        prefix = "heimdex: bad configuration: " if isinstance(error, SettingsError) else "heimdex: "
+        print(prefix + line, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -5,15 +5,13 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-import socket
 from pathlib import Path
 
 import av
 
+from heimdex_pipeline.clip_model import RANDOM_WEIGHTS, ClipLoadError, check_weights
 from heimdex_pipeline.media.frames import upright
 from heimdex_pipeline.media.probe import clockwise_rotation
-from heimdex_pipeline.resources import build_resources
-from heimdex_pipeline.resources.clip import RANDOM_WEIGHTS, ClipLoadError, load_clip
 from heimdex_pipeline.settings import Settings
 from heimdex_pipeline.video_ids import is_video_file
 
@@ -34,31 +32,13 @@ def sample_clips() -> list[Path]:
     return []
 
 
-def _weights_reachable(pretrained: str) -> bool:
-    """False when a weights tag would need a download that cannot happen (no network)."""
-    if pretrained == RANDOM_WEIGHTS or pretrained.startswith("local-dir:"):
-        return True
-    if Path(pretrained).expanduser().exists() or os.environ.get("HF_HUB_OFFLINE") == "1":
-        return True
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=3).close()
-    except OSError:
-        return False
-    return True
-
-
 def demo_settings(settings: Settings) -> tuple[Settings, str | None]:
     """The settings to use, and a banner if CLIP had to fall back to random weights."""
-    reason = None
-    if not _weights_reachable(settings.clip_pretrained):
-        reason = "the weights cannot be downloaded (no network)"
-    else:
-        try:
-            load_clip(settings.clip_model, settings.clip_pretrained)
-        except ClipLoadError as error:
-            reason = str(error)
-    if reason is None:
+    try:
+        check_weights(settings.clip_model, settings.clip_pretrained)
         return settings, None
+    except ClipLoadError as error:
+        reason = str(error)
     banner = (
         "=" * 78 + "\n"
         f"DEMO WITH RANDOM CLIP WEIGHTS: {settings.clip_model} / {settings.clip_pretrained} "
@@ -88,9 +68,10 @@ def frame_at(path: Path, time_s: float, out: Path) -> Path:
 
 
 def run_demo(settings: Settings, paths: list[str]) -> int:
-    from heimdex_pipeline.cli import _progress, print_hits
-    from heimdex_pipeline.indexing import index_paths
-    from heimdex_pipeline.search import search_scenes
+    from heimdex_pipeline import console
+    from heimdex_pipeline.ingest import index_paths
+    from heimdex_pipeline.search import Searcher
+    from heimdex_pipeline.stores import open_stores
 
     clips = [Path(p) for p in paths] or sample_clips()
     if not clips:
@@ -100,16 +81,15 @@ def run_demo(settings: Settings, paths: list[str]) -> int:
     if banner:
         print(banner, flush=True)
     print(f"Indexing {len(clips)} clips into {settings.home} …", flush=True)
-    resources = build_resources(settings)
-    outcomes = index_paths(clips, settings, on_done=_progress, resources=resources)
+    outcomes = index_paths(clips, settings, on_done=console.progress)
     indexed = [o for o in outcomes if o.state == "indexed" and o.scenes]
     if not indexed:
         print("nothing was indexed")
         return 1
-    search = {k: resources[k] for k in ("catalog", "objects", "vectors", "clip")}
+    searcher = Searcher(open_stores(settings), (settings.clip_model, settings.clip_pretrained))
 
     print(f'\nText search: "{DEMO_QUERY}"')
-    print_hits(search_scenes(**search, text=DEMO_QUERY, limit=5))
+    console.print_hits(searcher.search(text=DEMO_QUERY, limit=5))
 
     probe_video = max(indexed, key=lambda o: len(o.scenes))
     scene = probe_video.scenes[len(probe_video.scenes) // 2]
@@ -121,8 +101,8 @@ def run_demo(settings: Settings, paths: list[str]) -> int:
     print(
         f"\nImage search with a frame from {probe_video.video_id} scene {scene['index']}: {frame}"
     )
-    response = search_scenes(**search, image=frame, limit=5)
-    print_hits(response)
+    response = searcher.search(image=frame, limit=5)
+    console.print_hits(response)
     found = bool(response.hits) and response.hits[0].scene_id == scene["scene_id"]
     print("→ the scene the frame came from ranks first" if found else "→ it did not rank first")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from heimdex_pipeline.resources.clip import ModelIdentity
+from heimdex_pipeline.clip_model import ModelIdentity
 
 _IDENTITY = b"heimdex.model_identity"
 

@@ -1,27 +1,48 @@
-"""Find scenes by text or by an example image, and list videos: the API behind the CLI."""
+"""Find scenes by text or by an example image, and list videos: the read side, on plain clients.
+
+Search serves the *active* model: the newest one whose vector table holds every indexed video
+(see `catalog.videos.activate_complete_models`). After a model change the previous model keeps
+serving until `heimdex reembed` has filled the new table. Only videos `indexed` now are returned.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import asdict, dataclass
+import stat
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
-from heimdex_pipeline.catalog.models import Scene, Video
-from heimdex_pipeline.resources import (
-    CatalogResource,
-    ClipResource,
-    ObjectStoreResource,
-    VectorStoreResource,
+from heimdex_pipeline.catalog.models import Scene, SearchModel, Video, VideoState
+from heimdex_pipeline.catalog.videos import (
+    active_model,
+    missing_from_model,
+    scenes_of,
+    videos_by_id,
+    videos_page,
 )
-from heimdex_pipeline.resources.clip import ModelIdentity
-from heimdex_pipeline.resources.vector_store import nearest, quote
+from heimdex_pipeline.clip_model import ClipEncoder, ModelIdentity, shared_clip
+from heimdex_pipeline.stores import Stores
+from heimdex_pipeline.stores.objects import ObjectStore
+from heimdex_pipeline.stores.vectors import nearest, quote
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT = 1000
+MAX_OFFSET = 100_000
+MAX_IMAGE_PIXELS = 50_000_000  # a 8K frame is 33 MP; beyond this it is not a video frame
+MAX_QUERY_CHARS = 1000
 
 
 class SearchError(ValueError):
-    """A query that cannot be run as asked."""
+    """A query that cannot be run as asked (a person's mistake: say what to change)."""
+
+
+class NoSearchIndexError(SearchError):
+    """Nothing can answer yet: no model has a complete vector table."""
 
 
 @dataclass(frozen=True)
@@ -45,11 +66,13 @@ class SearchHit:
 class SearchResponse:
     hits: list[SearchHit]
     model: ModelIdentity
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "model": self.model.as_dict(),
             "random_weights": self.model.is_random,
+            "notes": self.notes,
             "hits": [hit.as_dict() for hit in self.hits],
         }
 
@@ -73,69 +96,164 @@ def build_filter(
     return " AND ".join(clauses) or None
 
 
-def search_scenes(
-    catalog: CatalogResource,
-    objects: ObjectStoreResource,
-    vectors: VectorStoreResource,
-    clip: ClipResource,
-    text: str | None = None,
-    image: str | Path | Image.Image | None = None,
-    limit: int = 10,
-    offset: int = 0,
-    video_ids: list[str] | None = None,
-    min_duration_s: float | None = None,
-    max_duration_s: float | None = None,
-) -> SearchResponse:
-    """The scenes nearest to a text or an image, best first."""
-    if (text is None) == (image is None):
-        raise SearchError("give exactly one of a text query or an image")
-    if limit < 1 or offset < 0:
-        raise SearchError("limit must be >= 1 and offset >= 0")
-    encoder = clip.encoder()
-    if image is not None:
-        picture = image if isinstance(image, Image.Image) else _open_image(image)
-        query = encoder.encode_images([picture])[0]
+def check_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise SearchError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise SearchError(f"offset must be between 0 and {MAX_OFFSET}, not {offset}")
+
+
+def open_query_image(source: str | Path | Image.Image) -> Image.Image:
+    """An RGB image to search by; a clear SearchError for anything that is not one (a FIFO, a
+    decompression bomb, a text file) without reading more than the header of a huge one."""
+    if isinstance(source, Image.Image):
+        picture = source
     else:
-        query = encoder.encode_texts([text or ""])[0]
-    identity = encoder.identity
+        path = Path(source)
+        try:
+            mode = path.stat().st_mode
+        except OSError as error:
+            raise SearchError(f"{path}: cannot read it ({error.strerror})") from None
+        if not stat.S_ISREG(mode):
+            raise SearchError(f"{path}: not a regular file")
+        try:
+            picture = Image.open(path)
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            raise SearchError(f"{path}: not an image we can read ({error})") from None
+    width, height = picture.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise SearchError(
+            f"the image is {width}x{height} pixels; the limit is {MAX_IMAGE_PIXELS:,} pixels"
+        )
     try:
-        table = vectors.store().scenes_table(identity.model_id, identity.dim, create=False)
-    except LookupError:
-        return SearchResponse([], identity)
-    where = build_filter(video_ids, min_duration_s, max_duration_s)
-    rows = nearest(table, query, where).limit(limit).offset(offset).to_list()
-    with catalog.session() as session:
-        wanted = {row["video_id"] for row in rows}
-        found = session.scalars(select(Video).where(Video.id.in_(wanted))).all() if wanted else []
-        by_id = {video.id: (video.title, video.duration_s) for video in found}
-    store = objects.store()
-    hits = []
-    for rank, row in enumerate(rows, start=offset + 1):
-        title, duration = by_id.get(row["video_id"], (None, None))
-        key = row["thumbnail_key"]
-        hits.append(
+        return picture.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise SearchError(f"the image does not decode ({error})") from None
+
+
+def signed_url(objects: ObjectStore, key: str | None) -> str | None:
+    """A fresh URL for an object (one hour), or None, logged, if it cannot be signed."""
+    if not key:
+        return None
+    try:
+        return objects.presigned_get_url(key)
+    except Exception as error:
+        log.warning("could not sign a URL for %s: %s", key, type(error).__name__)
+        return None
+
+
+class Searcher:
+    """Answers queries with the active model, loaded once and kept (the server keeps one)."""
+
+    def __init__(self, stores: Stores, configured: tuple[str, str] | None = None):
+        self.stores = stores
+        self.configured = configured  # (HEIMDEX_CLIP_MODEL, HEIMDEX_CLIP_PRETRAINED)
+
+    def active(self) -> SearchModel:
+        with self.stores.catalog.session() as session:
+            model = active_model(session)
+        if model is None:
+            raise NoSearchIndexError(
+                "nothing is searchable yet: no video has been indexed. Index some with "
+                "`heimdex index PATH` (or put them under incoming/ with `dagster dev` running)."
+            )
+        return model
+
+    def encoder(self) -> ClipEncoder:
+        """The active model's encoder (loaded on first use), checked to be the indexed one."""
+        model = self.active()
+        encoder = shared_clip(model.model, model.pretrained)
+        if encoder.identity.model_id != model.model_id:
+            raise NoSearchIndexError(
+                f"the weights {model.pretrained} of {model.model} no longer match the index "
+                f"({encoder.identity.model_id} != {model.model_id}): run `heimdex reembed`"
+            )
+        return encoder
+
+    def notes(self, model: SearchModel) -> list[str]:
+        """What a person should know about the model being served."""
+        if self.configured is None or self.configured == (model.model, model.pretrained):
+            return []
+        name, weights = self.configured
+        with self.stores.catalog.session() as session:
+            pending = session.scalars(
+                select(SearchModel).where(
+                    SearchModel.model == name, SearchModel.pretrained == weights
+                )
+            ).first()
+            missing = missing_from_model(session, pending.model_id) if pending else None
+        if pending is None:
+            building = "has no index yet"
+        else:
+            building = f"is being built ({missing} indexed videos still to embed)"
+        return [
+            f"serving {model.model} / {model.pretrained}; the configured model {name} / "
+            f"{weights} {building}: run `heimdex reembed` to build it. Search switches to it "
+            "once it holds every indexed video."
+        ]
+
+    def search(
+        self,
+        text: str | None = None,
+        image: str | Path | Image.Image | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        video_ids: list[str] | None = None,
+        min_duration_s: float | None = None,
+        max_duration_s: float | None = None,
+    ) -> SearchResponse:
+        """The scenes nearest to a text or an image, best first, of videos indexed now."""
+        if (text is None) == (image is None):
+            raise SearchError("give a text query or an image, not both and not neither")
+        if text is not None and not text.strip():
+            raise SearchError("the text query is empty")
+        if text is not None and len(text) > MAX_QUERY_CHARS:
+            raise SearchError(f"the text query is longer than {MAX_QUERY_CHARS} characters")
+        check_page(limit, offset)
+        where = build_filter(video_ids, min_duration_s, max_duration_s)
+        picture = open_query_image(image) if image is not None else None
+        model = self.active()
+        encoder = self.encoder()
+        if picture is not None:
+            query = encoder.encode_images([picture])[0]
+        else:
+            query = encoder.encode_texts([text or ""])[0]
+        table = self.stores.vectors.scenes_table(model.model_id, model.dim, create=False)
+        rows, titles = self._indexed_rows(table, query, where, offset + limit)
+        hits = [
             SearchHit(
                 rank=rank,
                 score=round(1.0 - float(row["_distance"]), 6),
                 video_id=row["video_id"],
-                video_title=title,
-                video_duration_s=duration,
+                video_title=titles[row["video_id"]][0],
+                video_duration_s=titles[row["video_id"]][1],
                 scene_id=row["scene_id"],
                 scene_index=int(row["scene_index"]),
                 start_s=float(row["start_s"]),
                 end_s=float(row["end_s"]),
-                thumbnail_url=store.presigned_get_url(key) if key else None,
+                thumbnail_url=signed_url(self.stores.objects, row["thumbnail_key"]),
             )
-        )
-    return SearchResponse(hits, identity)
+            for rank, row in enumerate(rows[offset : offset + limit], start=offset + 1)
+        ]
+        return SearchResponse(hits, encoder.identity, self.notes(model))
 
-
-def _open_image(path: str | Path) -> Image.Image:
-    try:
-        with Image.open(path) as picture:
-            return picture.convert("RGB")
-    except (OSError, ValueError) as error:
-        raise SearchError(f"{path}: not an image we can read ({error})") from None
+    def _indexed_rows(self, table, query, where: str | None, wanted: int):
+        """The nearest rows of videos that are `indexed` now: asks LanceDB for more until enough
+        are left after dropping the others (a video being re-indexed, failed or deleted)."""
+        fetch = max(wanted, 10)
+        while True:
+            rows = nearest(table, query, where).limit(fetch).to_list()
+            with self.stores.catalog.session() as session:
+                found = videos_by_id(session, {row["video_id"] for row in rows})
+            live = {
+                video_id: (video.title, video.duration_s)
+                for video_id, video in found.items()
+                if video.state is VideoState.INDEXED
+            }
+            kept = [row for row in rows if row["video_id"] in live]
+            if len(kept) >= wanted or len(rows) < fetch or fetch >= 16 * wanted + 1000:
+                return kept, live
+            fetch *= 4
 
 
 @dataclass(frozen=True)
@@ -146,36 +264,115 @@ class VideoSummary:
     duration_s: float | None
     scene_count: int
     error_text: str | None
+    created_at: str
     thumbnail_url: str | None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def list_videos(catalog: CatalogResource, objects: ObjectStoreResource) -> list[VideoSummary]:
-    """Every video with its state, scene count and first thumbnail, in three queries in all."""
-    with catalog.session() as session:
-        videos = session.scalars(select(Video).order_by(Video.created_at, Video.id)).all()
-        counts = dict(
-            session.execute(select(Scene.video_id, func.count()).group_by(Scene.video_id)).all()
-        )
-        firsts = dict(
-            session.execute(
-                select(Scene.video_id, Scene.thumbnail_key).where(Scene.index == 0)
-            ).all()
-        )
-    store = objects.store()
-    return [
-        VideoSummary(
-            video_id=video.id,
-            title=video.title,
-            state=video.state.value,
-            duration_s=video.duration_s,
-            scene_count=counts.get(video.id, 0),
-            error_text=video.error_text,
-            thumbnail_url=store.presigned_get_url(firsts[video.id])
-            if firsts.get(video.id)
-            else None,
-        )
-        for video in videos
-    ]
+@dataclass(frozen=True)
+class VideoPage:
+    videos: list[VideoSummary]
+    total: int
+    limit: int
+    offset: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "total": self.total,
+            "limit": self.limit,
+            "offset": self.offset,
+            "videos": [v.as_dict() for v in self.videos],
+        }
+
+
+def list_videos(stores: Stores, limit: int = 50, offset: int = 0) -> VideoPage:
+    """A page of videos, newest first, with the total: three queries whatever the page size."""
+    check_page(limit, offset)
+    with stores.catalog.session() as session:
+        videos, total = videos_page(session, limit, offset)
+        first_thumbnail = func.max(case((Scene.index == 0, Scene.thumbnail_key)))
+        per_video = session.execute(
+            select(Scene.video_id, func.count(), first_thumbnail)
+            .where(Scene.video_id.in_([video.id for video in videos]))
+            .group_by(Scene.video_id)
+        ).all()
+    counts = {video_id: count for video_id, count, _ in per_video}
+    firsts = {video_id: key for video_id, _, key in per_video}
+    return VideoPage(
+        videos=[
+            VideoSummary(
+                video_id=video.id,
+                title=video.title,
+                state=video.state.value,
+                duration_s=video.duration_s,
+                scene_count=counts.get(video.id, 0),
+                error_text=video.error_text,
+                created_at=video.created_at.isoformat(),
+                thumbnail_url=signed_url(stores.objects, firsts.get(video.id)),
+            )
+            for video in videos
+        ],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@dataclass(frozen=True)
+class SceneDetail:
+    scene_id: str
+    index: int
+    start_s: float
+    end_s: float
+    thumbnail_url: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VideoDetail:
+    video: dict[str, object]
+    scenes: list[SceneDetail]
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.video, "scenes": [s.as_dict() for s in self.scenes]}
+
+
+def video_detail(stores: Stores, video_id: str) -> VideoDetail:
+    """One video with every scene; LookupError if there is no such video."""
+    with stores.catalog.session() as session:
+        video = session.get(Video, video_id)
+        if video is None:
+            raise LookupError(f"no video {video_id!r}")
+        rows = scenes_of(session, video_id)
+        facts = {
+            "video_id": video.id,
+            "title": video.title,
+            "state": video.state.value,
+            "error_text": video.error_text,
+            "duration_s": video.duration_s,
+            "frame_count": video.frame_count,
+            "width": video.width,
+            "height": video.height,
+            "fps": video.fps,
+            "sha256": video.sha256,
+            "created_at": video.created_at.isoformat(),
+            "indexed_at": video.indexed_at.isoformat() if video.indexed_at else None,
+            "source_uri": video.source_uri,
+        }
+    return VideoDetail(
+        video=facts,
+        scenes=[
+            SceneDetail(
+                scene_id=row.id,
+                index=row.index,
+                start_s=row.start_s,
+                end_s=row.end_s,
+                thumbnail_url=signed_url(stores.objects, row.thumbnail_key),
+            )
+            for row in rows
+        ],
+    )

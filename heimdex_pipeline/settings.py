@@ -11,24 +11,57 @@ from urllib.parse import urlparse
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+# Values that must never be echoed: in errors, logs, metadata or command output.
+SECRET_VARIABLES = frozenset(
+    {"HEIMDEX_S3_SECRET_KEY", "HEIMDEX_S3_ACCESS_KEY", "HEIMDEX_API_TOKEN"}
+)
+
 
 class SettingsError(ValueError):
-    """A configuration variable holds a value Heimdex cannot use."""
+    """A configuration variable holds a value Heimdex cannot use (the message never repeats a
+    secret: keys are not shown, database URLs lose their password)."""
 
     def __init__(self, variable: str, value: str, reason: str):
-        super().__init__(f"{variable}={value!r}: {reason}")
+        super().__init__(f"{variable}={shown_value(variable, value)!r}: {reason}")
         self.variable = variable
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def shown_value(variable: str, value: str) -> str:
+    """What may be printed of a variable's value."""
+    if variable in SECRET_VARIABLES:
+        return "***"
+    if variable == "HEIMDEX_DATABASE_URL":
+        return redact_url(value)
+    return value
 
 
 @dataclass(frozen=True)
 class S3Settings:
-    """Where an S3-compatible store (MinIO in production) lives and how to reach it."""
+    """Where an S3-compatible server (MinIO in production) is and how to reach it: the one shape
+    of S3 configuration, taken by every client."""
 
     endpoint: str
     access_key: str
     secret_key: str
-    secure: bool
-    region: str
+    secure: bool = True
+    region: str = "us-east-1"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"{'https' if self.secure else 'http'}://{self.endpoint}"
+
+    def __repr__(self) -> str:  # never print the keys
+        return (
+            f"S3Settings(endpoint={self.endpoint!r}, secure={self.secure}, region={self.region!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -45,6 +78,11 @@ class Settings:
     dagster_home: Path
     max_scene_s: float
     vector_index_min_rows: int
+    run_batch_size: int
+    step_retries: int
+    step_retry_delay_s: float
+    # HEIMDEX_* variables set in this process's environment: resources read them via dg.EnvVar.
+    from_environment: frozenset[str] = frozenset()
 
     @property
     def object_store_is_s3(self) -> bool:
@@ -53,6 +91,13 @@ class Settings:
     @property
     def lancedb_is_s3(self) -> bool:
         return self.lancedb_uri.startswith("s3://")
+
+    @property
+    def database_url_redacted(self) -> str:
+        return redact_url(self.database_url)
+
+    def __repr__(self) -> str:
+        return f"Settings(home={self.home}, database_url={self.database_url_redacted!r}, ...)"
 
 
 DEFAULT_CLIP_MODEL = "ViT-B-32"
@@ -71,16 +116,20 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(name, raw, "expected true or false")
 
 
-def _positive(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: float, kind: type, allow_zero: bool = False
+) -> float:
+    """A positive number (or zero, where allowed) of the given kind."""
     raw = env.get(name)
     if raw is None or raw == "":
         return kind(default)
+    wanted = f"a {'non-negative' if allow_zero else 'positive'} {kind.__name__}"
     try:
         value = kind(raw)
     except ValueError:
-        raise SettingsError(name, raw, f"expected a positive {kind.__name__}") from None
-    if value <= 0:
-        raise SettingsError(name, raw, f"expected a positive {kind.__name__}")
+        raise SettingsError(name, raw, f"expected {wanted}") from None
+    if value < 0 or (value == 0 and not allow_zero) or value != value:
+        raise SettingsError(name, raw, f"expected {wanted}")
     return value
 
 
@@ -94,10 +143,8 @@ def _s3_url(name: str, value: str) -> str:
     return value.rstrip("/")
 
 
-def _location(env: Mapping[str, str], name: str, default: Path) -> str:
-    raw = env.get(name) or ""
-    if not raw:
-        return str(default)
+def normalise_location(name: str, raw: str) -> str:
+    """A store location as the clients take it: an absolute folder or s3://bucket/prefix."""
     if "://" in raw:
         if raw.startswith("s3://"):
             return _s3_url(name, raw)
@@ -105,35 +152,47 @@ def _location(env: Mapping[str, str], name: str, default: Path) -> str:
     return str(Path(raw).expanduser().resolve())
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the settings; a bad value raises SettingsError naming its variable."""
-    env = os.environ if env is None else env
-    home = Path(env.get("HEIMDEX_HOME") or Path.cwd() / ".heimdex").expanduser().resolve()
-
-    database_url = env.get("HEIMDEX_DATABASE_URL") or f"sqlite:///{home / 'catalog.sqlite'}"
+def check_database_url(database_url: str) -> str:
     try:
-        parsed_db = make_url(database_url)
+        parsed = make_url(database_url)
     except ArgumentError:
         raise SettingsError(
             "HEIMDEX_DATABASE_URL",
             database_url,
             "not a database URL (sqlite:///… or postgresql://…)",
         ) from None
-    if parsed_db.get_backend_name() not in {"sqlite", "postgresql"}:
+    if parsed.get_backend_name() not in {"sqlite", "postgresql"}:
         raise SettingsError("HEIMDEX_DATABASE_URL", database_url, "only sqlite and postgresql")
+    return database_url
 
-    object_store = _location(env, "HEIMDEX_OBJECT_STORE", home / "objects")
-    lancedb_uri = _location(env, "HEIMDEX_LANCEDB_URI", home / "lancedb")
+
+def check_s3_endpoint(endpoint: str) -> str:
+    if not endpoint:
+        raise SettingsError("HEIMDEX_S3_ENDPOINT", endpoint, "required with an s3:// location")
+    if "://" in endpoint or "/" in endpoint:
+        raise SettingsError("HEIMDEX_S3_ENDPOINT", endpoint, "expected host:port, no scheme")
+    return endpoint
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings; a bad value raises SettingsError naming its variable."""
+    env = os.environ if env is None else env
+    home = Path(env.get("HEIMDEX_HOME") or Path.cwd() / ".heimdex").expanduser().resolve()
+
+    database_url = check_database_url(
+        env.get("HEIMDEX_DATABASE_URL") or f"sqlite:///{home / 'catalog.sqlite'}"
+    )
+    object_store = normalise_location(
+        "HEIMDEX_OBJECT_STORE", env.get("HEIMDEX_OBJECT_STORE") or str(home / "objects")
+    )
+    lancedb_uri = normalise_location(
+        "HEIMDEX_LANCEDB_URI", env.get("HEIMDEX_LANCEDB_URI") or str(home / "lancedb")
+    )
 
     s3 = None
     if object_store.startswith("s3://") or lancedb_uri.startswith("s3://"):
-        endpoint = env.get("HEIMDEX_S3_ENDPOINT") or ""
-        if not endpoint:
-            raise SettingsError("HEIMDEX_S3_ENDPOINT", endpoint, "required with an s3:// location")
-        if "://" in endpoint or "/" in endpoint:
-            raise SettingsError("HEIMDEX_S3_ENDPOINT", endpoint, "expected host:port, no scheme")
         s3 = S3Settings(
-            endpoint=endpoint,
+            endpoint=check_s3_endpoint(env.get("HEIMDEX_S3_ENDPOINT") or ""),
             access_key=env.get("HEIMDEX_S3_ACCESS_KEY", ""),
             secret_key=env.get("HEIMDEX_S3_SECRET_KEY", ""),
             secure=_bool(env, "HEIMDEX_S3_SECURE", True),
@@ -150,6 +209,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         clip_model=env.get("HEIMDEX_CLIP_MODEL") or DEFAULT_CLIP_MODEL,
         clip_pretrained=env.get("HEIMDEX_CLIP_PRETRAINED") or DEFAULT_CLIP_PRETRAINED,
         dagster_home=dagster_home,
-        max_scene_s=_positive(env, "HEIMDEX_MAX_SCENE_S", 30.0, float),
-        vector_index_min_rows=int(_positive(env, "HEIMDEX_VECTOR_INDEX_MIN_ROWS", 10_000, int)),
+        max_scene_s=_number(env, "HEIMDEX_MAX_SCENE_S", 30.0, float),
+        vector_index_min_rows=int(_number(env, "HEIMDEX_VECTOR_INDEX_MIN_ROWS", 10_000, int)),
+        run_batch_size=int(_number(env, "HEIMDEX_RUN_BATCH_SIZE", 25, int)),
+        step_retries=int(_number(env, "HEIMDEX_STEP_RETRIES", 3, int, allow_zero=True)),
+        step_retry_delay_s=_number(env, "HEIMDEX_STEP_RETRY_DELAY_S", 5.0, float, allow_zero=True),
+        from_environment=frozenset(
+            k for k, v in env.items() if k.startswith("HEIMDEX_") and v and os.environ.get(k) == v
+        ),
     )

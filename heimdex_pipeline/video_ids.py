@@ -39,7 +39,11 @@ def video_id_for(source_uri: str) -> str:
     return f"{slug(stem)}-{digest}"
 
 
+def is_video_name(name: str) -> bool:
+    """A file name (or key) that looks like a finished video: a known extension, not hidden."""
+    base = PurePosixPath(name).name
+    return PurePosixPath(base).suffix.lower() in VIDEO_EXTENSIONS and not base.startswith(".")
+
+
 def is_video_file(path: Path) -> bool:
-    return (
-        path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
-    )
+    return is_video_name(path.name) and path.is_file()

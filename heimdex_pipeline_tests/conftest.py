@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from heimdex_pipeline.settings import Settings, load_settings
+from heimdex_pipeline.settings import S3Settings, Settings, load_settings
+from heimdex_pipeline.stores import Stores
 
 os.environ.setdefault("LANCEDB_LOG", "error")
 
@@ -130,6 +131,16 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return str(config), str(checkpoint)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tiny_clip_worker(tiny_clip: tuple[str, str]) -> Iterator[None]:
+    """One CLIP worker process for the tiny model, shared by every run of the session (as
+    `heimdex index` shares one across its runs): the worker's torch import is paid once."""
+    from heimdex_pipeline.clip_worker import serving
+
+    with serving(*tiny_clip):
+        yield
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path, tiny_clip: tuple[str, str]):
     """Settings on embedded defaults under tmp_path, with the tiny model; overrides by name."""
@@ -156,3 +167,16 @@ def s3_env(s3_endpoint: str, s3_bucket: str) -> dict[str, str]:
         "HEIMDEX_S3_SECRET_KEY": "testing",
         "HEIMDEX_S3_SECURE": "false",
     }
+
+
+def stores_of(settings: Settings) -> Stores:
+    """The stores the settings name, the catalog migrated first (as `heimdex index` does)."""
+    from heimdex_pipeline.catalog.database import upgrade
+    from heimdex_pipeline.stores import open_stores
+
+    upgrade(settings.database_url)
+    return open_stores(settings)
+
+
+def s3_settings(endpoint: str) -> S3Settings:
+    return S3Settings(endpoint, "testing", "testing", secure=False)

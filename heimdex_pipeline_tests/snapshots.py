@@ -7,12 +7,13 @@ import hashlib
 from sqlalchemy import select
 
 from heimdex_pipeline.catalog.models import Scene, Video
-from heimdex_pipeline.resources.vector_store import TABLE_PREFIX
+from heimdex_pipeline.keys import RUNS_PREFIX
+from heimdex_pipeline.stores import Stores
 
 
-def snapshot(resources: dict) -> dict:
-    catalog, objects, vectors = resources["catalog"], resources["objects"], resources["vectors"]
-    with catalog.session() as session:
+def snapshot(stores: Stores) -> dict:
+    """Rows, objects (by content digest) and vector rows: equal snapshots, equal state."""
+    with stores.catalog.session() as session:
         videos = [
             (v.id, v.state.value, v.sha256, v.duration_s, v.frame_count, v.error_text)
             for v in session.scalars(select(Video).order_by(Video.id))
@@ -21,22 +22,20 @@ def snapshot(resources: dict) -> dict:
             (s.id, s.video_id, s.index, s.start_s, s.end_s, s.thumbnail_key, s.sidecar_key)
             for s in session.scalars(select(Scene).order_by(Scene.id))
         ]
-    store = objects.store()
+    store = stores.objects
     stored = {
         info.key: hashlib.sha256(store.get_bytes(info.key)).hexdigest()
         for info in store.list("")
-        if not info.key.startswith("frames/")  # JPEG bundles: compared by key only below
+        if not info.key.startswith(("frames/", RUNS_PREFIX))  # bundles: by key only, below
     }
     frames = sorted(info.key for info in store.list("frames/"))
     tables = {}
-    vector_store = vectors.store()
-    for name in vector_store.table_names():
-        if name.startswith(TABLE_PREFIX + "_"):
-            rows = vector_store.db.open_table(name).to_arrow().to_pylist()
-            tables[name] = sorted(
-                (r["scene_id"], r["video_id"], r["start_s"], r["end_s"], tuple(r["vector"]))
-                for r in rows
-            )
+    for name in stores.vectors.scenes_tables():
+        rows = stores.vectors.db.open_table(name).to_arrow().to_pylist()
+        tables[name] = sorted(
+            (r["scene_id"], r["video_id"], r["start_s"], r["end_s"], tuple(r["vector"]))
+            for r in rows
+        )
     return {
         "videos": videos,
         "scenes": scenes,

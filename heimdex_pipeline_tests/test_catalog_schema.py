@@ -71,15 +71,17 @@ def test_heimdex_db_upgrade_creates_the_tables(tmp_path: Path):
 
 
 def test_deleting_a_video_deletes_its_scenes(tmp_path: Path):
-    from heimdex_pipeline.catalog.database import migrated_engine, session_scope
+    from heimdex_pipeline.catalog.database import Catalog
     from heimdex_pipeline.catalog.models import Scene, Video
 
-    engine = migrated_engine(f"sqlite:///{tmp_path / 'fk.sqlite'}")
-    with session_scope(engine) as session:
+    url = f"sqlite:///{tmp_path / 'fk.sqlite'}"
+    upgrade(url)
+    catalog = Catalog(url)
+    with catalog.session() as session:
         session.add(Video(id="v", source_uri="file:///v.mp4", title="v.mp4"))
         session.flush()
         session.add(Scene(id="v-0", video_id="v", index=0, start_s=0, end_s=1))
-    with session_scope(engine) as session:
+    with catalog.session() as session:
         session.delete(session.get(Video, "v"))
-    with session_scope(engine) as session:
+    with catalog.session() as session:
         assert session.query(Scene).count() == 0

@@ -64,8 +64,9 @@ def test_index_exits_0_when_all_videos_index_and_runs_show_in_the_instance(
 
 def test_search_and_videos_print_json_with_working_thumbnail_urls(run_heimdex, sample_videos):
     assert run_heimdex("index", str(sample_videos / "bikes.mp4")).returncode == 0
-    videos = json.loads(run_heimdex("videos", "--json").stdout)
-    (video,) = videos
+    page = json.loads(run_heimdex("videos", "--json").stdout)
+    assert page["total"] == 1 and page["offset"] == 0
+    (video,) = page["videos"]
     assert video["state"] == "indexed" and video["scene_count"] == 6
     with urllib.request.urlopen(video["thumbnail_url"]) as response:
         assert response.read(4) == b"RIFF"
@@ -94,8 +95,10 @@ def test_search_marks_random_weights_everywhere(run_heimdex, sample_videos, tiny
     assert as_json["random_weights"] is True and as_json["model"]["random_weights"] is True
 
 
-def test_weights_that_cannot_load_name_both_settings(run_heimdex):
-    result = run_heimdex("search", "x", HEIMDEX_CLIP_PRETRAINED="/no/such/weights.pt")
+def test_weights_that_cannot_load_name_both_settings(run_heimdex, sample_videos):
+    result = run_heimdex(
+        "index", str(sample_videos / "realshort.mp4"), HEIMDEX_CLIP_PRETRAINED="/no/such/weights.pt"
+    )
     assert result.returncode == 2
     assert "HEIMDEX_CLIP_MODEL" in result.stderr and "HEIMDEX_CLIP_PRETRAINED" in result.stderr
     assert "Traceback" not in result.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from heimdex_pipeline.indexing import index_paths
+from heimdex_pipeline.ingest import index_paths
 from heimdex_pipeline.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,11 +22,21 @@ def test_definitions_hold_the_five_assets_their_checks_and_jobs():
     assert len(list(repository.asset_graph.asset_check_keys)) == 5
     assert {job.name for job in repository.get_all_jobs()} >= {
         "index_video",
+        "reembed_videos",
         "maintain_search_index",
     }
-    assert [sensor.name for sensor in repository.sensor_defs] == ["inbox_sensor"]
+    assert {sensor.name for sensor in repository.sensor_defs} == {
+        "inbox_sensor",
+        "failed_runs_fail_their_videos",
+        "canceled_runs_fail_their_videos",
+    }
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in repository.sensor_defs)
+    (schedule,) = repository.schedule_defs
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     embeddings = repository.asset_graph.get(dg.AssetKey("embeddings"))
     assert embeddings.pools == {"clip"}
+    policy = embeddings.backfill_policy
+    assert policy is not None and policy.max_partitions_per_run == 25
 
 
 def test_loading_the_code_location_imports_no_heavy_library():

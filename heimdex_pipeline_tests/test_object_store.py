@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from heimdex_pipeline.resources.object_store import (
+from heimdex_pipeline.stores.objects import (
     InvalidKeyError,
     LocalObjectStore,
     ObjectNotFoundError,
@@ -14,6 +14,7 @@ from heimdex_pipeline.resources.object_store import (
     S3ObjectStore,
     validate_key,
 )
+from heimdex_pipeline_tests.conftest import s3_settings
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -22,7 +23,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
         return LocalObjectStore(tmp_path / "objects")
     endpoint = request.getfixturevalue("s3_endpoint")
     bucket = request.getfixturevalue("s3_bucket")
-    return S3ObjectStore(endpoint, "testing", "testing", bucket, "some/prefix", secure=False)
+    return S3ObjectStore(s3_settings(endpoint), bucket, "some/prefix")
 
 
 def fetch(url: str) -> bytes:
@@ -89,7 +90,7 @@ def test_presigned_url_serves_the_object(store: ObjectStore):
 
 
 def test_s3_presigned_url_expires_in_an_hour_by_default(s3_endpoint: str, s3_bucket: str):
-    store = S3ObjectStore(s3_endpoint, "testing", "testing", s3_bucket, secure=False)
+    store = S3ObjectStore(s3_settings(s3_endpoint), s3_bucket)
     store.put_bytes("x.txt", b"x")
     assert "X-Amz-Expires=3600" in store.presigned_get_url("x.txt")
 

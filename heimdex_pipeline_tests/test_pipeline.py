@@ -10,12 +10,13 @@ from dagster import DagsterEventType
 from PIL import Image
 from sqlalchemy import select, update
 
-from heimdex_pipeline.assets import ALL_ASSETS
 from heimdex_pipeline.catalog.models import Scene, Video
 from heimdex_pipeline.checks import ALL_CHECKS
-from heimdex_pipeline.indexing import dagster_instance, index_paths
-from heimdex_pipeline.resources import build_resources
+from heimdex_pipeline.definitions import build_definitions
+from heimdex_pipeline.ingest import QUIET_RUN_CONFIG, dagster_instance, index_paths
+from heimdex_pipeline.jobs import INDEX_JOB
 from heimdex_pipeline.video_ids import source_uri_for, video_id_for
+from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.media_files import copy_with_name, make_bad_inputs
 from heimdex_pipeline_tests.snapshots import snapshot
 
@@ -61,8 +62,7 @@ def test_good_clips_are_indexed_and_bad_ones_fail_with_a_reason(indexed):
 
 def test_bad_inputs_leave_no_rows_objects_sidecars_or_vectors(indexed):
     settings, outcomes, bad = indexed
-    resources = build_resources(settings)
-    state = snapshot(resources)
+    state = snapshot(stores_of(settings))
     bad_ids = {outcomes[p.name].video_id for p in bad.values()}
     assert not [s for s in state["scenes"] if s[1] in bad_ids]
     leftovers = [k for k in [*state["objects"], *state["frames"]] if any(b in k for b in bad_ids)]
@@ -81,7 +81,7 @@ def test_cuts_become_scenes_that_tile_the_video(indexed, cuts):
 
 
 def thumbnail_sizes(settings, outcome) -> set[tuple[int, int]]:
-    store = build_resources(settings)["objects"].store()
+    store = stores_of(settings).objects
     sizes = set()
     for scene in outcome.scenes:
         with Image.open(io.BytesIO(store.get_bytes(scene["thumbnail_key"]))) as image:
@@ -157,13 +157,13 @@ def test_all_steps_together_decode_at_most_twice_the_frames(indexed):
 def test_every_asset_check_ran_and_passed_for_every_good_video(indexed):
     settings, outcomes, _ = indexed
     instance = dagster_instance(settings)
-    expected = {(key.asset_key.path[-1], key.name) for c in ALL_CHECKS for key in c.check_keys}
+    expected = {(check.asset, check.name) for check in ALL_CHECKS}
     assert len(expected) == 5
     by_video: dict[str, dict] = {}
     for run in instance.get_runs():
         for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
             evaluation = entry.dagster_event.event_specific_data
-            checks = by_video.setdefault(run.tags["dagster/partition"], {})
+            checks = by_video.setdefault(evaluation.partition, {})
             checks[(evaluation.asset_key.path[-1], evaluation.check_name)] = evaluation.passed
     for name in GOOD:
         results = by_video[outcomes[name].video_id]
@@ -172,7 +172,7 @@ def test_every_asset_check_ran_and_passed_for_every_good_video(indexed):
 
 def test_sidecars_describe_their_scene_and_detector(indexed):
     settings, outcomes, _ = indexed
-    store = build_resources(settings)["objects"].store()
+    store = stores_of(settings).objects
     scene = outcomes["bikes.mp4"].scenes[2]
     video_id = outcomes["bikes.mp4"].video_id
     sidecar = json.loads(store.get_bytes(f"sidecars/{video_id}/{scene['scene_id']}.json"))
@@ -186,11 +186,11 @@ def test_reindexing_twice_leaves_exactly_what_indexing_once_leaves(sample_videos
     settings = make_settings()
     clips = [sample_videos / "bikes.mp4", sample_videos / "realshort.mp4"]
     index_paths(clips, settings)
-    resources = build_resources(settings)
-    once = snapshot(resources)
+    stores = stores_of(settings)
+    once = snapshot(stores)
     index_paths(clips, settings)
     index_paths(clips, settings)
-    assert snapshot(resources) == once
+    assert snapshot(stores) == once
 
 
 def test_rerunning_with_fewer_scenes_leaves_none_of_the_old_ones(sample_videos, make_settings):
@@ -200,7 +200,7 @@ def test_rerunning_with_fewer_scenes_leaves_none_of_the_old_ones(sample_videos, 
     few = make_settings()
     (second,) = index_paths([sample_videos / "counter.mp4"], few)
     assert len(second.scenes) == 1
-    state = snapshot(build_resources(few))
+    state = snapshot(stores_of(few))
     assert len(state["scenes"]) == 1
     assert sorted(k for k in state["objects"] if k.startswith(("sidecars/", "thumbnails/"))) == [
         f"sidecars/{second.video_id}/{second.scenes[0]['scene_id']}.json",
@@ -214,25 +214,25 @@ def test_a_failing_blocking_check_stops_downstream_and_fails_the_video(
     sample_videos, make_settings
 ):
     settings = make_settings()
-    resources = build_resources(settings)
+    stores = stores_of(settings)
     instance = dagster_instance(settings)
     path = copy_with_name(sample_videos / "realshort.mp4", Path(settings.home) / "in", "clip.mp4")
     (outcome,) = index_paths([path], settings)
     assert outcome.state == "indexed"
-    with resources["catalog"].session() as session:  # the catalog now disagrees with the file
+    with stores.catalog.session() as session:  # the catalog now disagrees with the file
         session.execute(update(Video).where(Video.id == outcome.video_id).values(duration_s=99.0))
-    result = dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
-        selection=dg.AssetSelection.assets("scenes", "thumbnails"),
-        partition_key=outcome.video_id,
+    job = build_definitions(settings).resolve_job_def(INDEX_JOB)
+    result = job.get_subset(asset_selection={dg.AssetKey("scenes"), dg.AssetKey("thumbnails")})
+    result = result.execute_in_process(
         instance=instance,
-        resources=resources,
+        partition_key=outcome.video_id,
+        run_config=QUIET_RUN_CONFIG,
         raise_on_error=False,
     )
     assert not result.success
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert materialized == {"scenes"}
-    with resources["catalog"].session() as session:
+    with stores.catalog.session() as session:
         video = session.get(Video, outcome.video_id)
         assert video.state.value == "failed" and "scenes_tile_the_video" in video.error_text
 
@@ -277,8 +277,8 @@ def test_switching_the_model_builds_a_separate_table(sample_videos, make_setting
     torch.save(open_clip.create_model(Path(settings.clip_model).stem).state_dict(), other)
     switched = make_settings(HEIMDEX_CLIP_PRETRAINED=str(other))
     index_paths([sample_videos / "realshort.mp4"], switched)
-    tables = snapshot(build_resources(switched))["tables"]
+    tables = snapshot(stores_of(switched))["tables"]
     assert len(tables) == 2
     assert all(len(rows) == 1 for rows in tables.values())
-    with build_resources(switched)["catalog"].session() as session:
+    with stores_of(switched).catalog.session() as session:
         assert session.scalars(select(Scene)).all()

@@ -1,59 +1,155 @@
-"""The inbox sensor, evaluated without a daemon, and the run it asks for."""
+"""The inbox sensor, evaluated without a daemon: new, changed and removed videos, its cursor."""
+
+import uuid
 
 import dagster as dg
+import pytest
 
-from heimdex_pipeline.assets import ALL_ASSETS
+from heimdex_pipeline.catalog.models import VideoState
 from heimdex_pipeline.catalog.videos import get_video
-from heimdex_pipeline.checks import ALL_CHECKS
-from heimdex_pipeline.indexing import QUIET_RUN_CONFIG
-from heimdex_pipeline.resources import build_resources
-from heimdex_pipeline.sensors import MAX_NEW_VIDEOS_PER_TICK, inbox_sensor
+from heimdex_pipeline.definitions import build_definitions
+from heimdex_pipeline.ingest import QUIET_RUN_CONFIG
+from heimdex_pipeline.jobs import INDEX_JOB
+from heimdex_pipeline.sensors import InboxCursor, build_inbox_sensor, scan_inbox
+from heimdex_pipeline_tests.conftest import stores_of
+from heimdex_pipeline_tests.snapshots import snapshot
 
 
-def test_new_videos_in_incoming_become_partitions_and_runs(sample_videos, make_settings):
-    settings = make_settings()
-    resources = build_resources(settings)
-    store = resources["objects"].store()
-    store.put_file("incoming/street/bikes.mp4", sample_videos / "bikes.mp4")
-    store.put_file("incoming/short clip.mp4", sample_videos / "realshort.mp4")
-    store.put_bytes("incoming/notes.txt", b"not a video")
-    store.put_bytes("incoming/.partial.mp4", b"still uploading")
-    instance = dg.DagsterInstance.ephemeral()
+def tick(settings, instance, cursor=None, batch_size=10) -> dg.SensorResult:
+    resources = build_definitions(settings).resources
+    needed = {key: resources[key] for key in ("catalog", "objects", "vectors")}
+    with dg.build_sensor_context(instance=instance, resources=needed, cursor=cursor) as context:
+        return build_inbox_sensor(batch_size)(context)
 
-    context = dg.build_sensor_context(instance=instance, resources=resources)
-    result = inbox_sensor(context)
-    keys = sorted(request.partition_key for request in result.run_requests)
-    assert len(keys) == 2 and keys[0].startswith("bikes-") and keys[1].startswith("short-clip-")
-    (add,) = result.dynamic_partitions_requests
-    assert sorted(add.partition_keys) == keys
-    with resources["catalog"].session() as session:
-        assert get_video(session, keys[0]).state.value == "uploading"
 
-    instance.add_dynamic_partitions("videos", keys)
-    again = inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-    assert not again.run_requests and "no new videos" in again.skip_reason.skip_message
+def apply(instance: dg.DagsterInstance, result: dg.SensorResult) -> None:
+    """What the daemon does with a tick's partition requests."""
+    for request in result.dynamic_partitions_requests or []:
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        else:
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
 
-    run = dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
-        partition_key=keys[0],
-        instance=instance,
-        resources=resources,
-        run_config=QUIET_RUN_CONFIG,
+
+def run(settings, instance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    job = build_definitions(settings).resolve_job_def(INDEX_JOB)
+    tags = dict(request.tags)
+    if request.partition_key:
+        tags["dagster/partition"] = request.partition_key
+    return job.execute_in_process(
+        instance=instance, tags=tags, run_config=QUIET_RUN_CONFIG, raise_on_error=False
     )
-    assert run.success
-    with resources["catalog"].session() as session:
-        assert get_video(session, keys[0]).state.value == "indexed"
-    assert not [i.key for i in store.list("inbox/")], "a video already in the store is not copied"
 
 
-def test_a_tick_takes_a_bounded_number_of_videos(make_settings):
-    resources = build_resources(make_settings())
-    store = resources["objects"].store()
-    for number in range(MAX_NEW_VIDEOS_PER_TICK + 5):
-        store.put_bytes(f"incoming/clip-{number:03d}.mp4", b"x")
-    instance = dg.DagsterInstance.ephemeral()
-    first = inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-    assert len(first.run_requests) == MAX_NEW_VIDEOS_PER_TICK
-    instance.add_dynamic_partitions("videos", [r.partition_key for r in first.run_requests])
-    second = inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-    assert len(second.run_requests) == 5
+@pytest.fixture
+def inbox(make_settings):
+    settings = make_settings()
+    stores = stores_of(settings)
+    return settings, stores, dg.DagsterInstance.ephemeral()
+
+
+def test_new_videos_become_partitions_and_one_batched_run(inbox, sample_videos):
+    settings, stores, instance = inbox
+    stores.objects.put_file("incoming/street/bikes.mp4", sample_videos / "bikes.mp4")
+    stores.objects.put_file("incoming/short clip.mp4", sample_videos / "realshort.mp4")
+    stores.objects.put_bytes("incoming/notes.txt", b"not a video")
+    stores.objects.put_bytes("incoming/.partial.mp4", b"still uploading")
+
+    result = tick(settings, instance)
+    (request,) = result.run_requests
+    (add,) = result.dynamic_partitions_requests
+    keys = list(add.partition_keys)
+    assert len(keys) == 2 and keys[0].startswith("short-clip-") and keys[1].startswith("bikes-")
+    assert request.tags["dagster/asset_partition_range_start"] == keys[0]
+    assert request.tags["dagster/asset_partition_range_end"] == keys[1]
+    with stores.catalog.session() as session:
+        assert get_video(session, keys[1]).state is VideoState.UPLOADING
+        assert get_video(session, keys[1]).store_key == "incoming/street/bikes.mp4"
+    assert InboxCursor.parse(result.cursor).after is None  # the listing was read to its end
+
+    apply(instance, result)
+    assert run(settings, instance, request).success
+    with stores.catalog.session() as session:
+        assert {get_video(session, k).state for k in keys} == {VideoState.INDEXED}
+    assert not list(stores.objects.list("inbox/")), "a video already in the store is not copied"
+
+    again = tick(settings, instance, result.cursor)
+    assert not again.run_requests and "nothing new" in again.skip_reason.skip_message
+
+
+def test_a_tick_reads_one_page_and_the_cursor_wraps_around(inbox):
+    _, stores, instance = inbox
+    for number in range(7):
+        stores.objects.put_bytes(f"incoming/clip-{number}.mp4", b"x")
+    first = scan_inbox(stores, InboxCursor(), instance, limit=3)
+    assert first.scanned == 3 and first.to_index[0][0].startswith("clip-0")
+    assert first.next_cursor.after == "incoming/clip-2.mp4"
+    second = scan_inbox(stores, first.next_cursor, instance, limit=3)
+    third = scan_inbox(stores, second.next_cursor, instance, limit=3)
+    assert third.scanned == 1 and third.next_cursor.after is None
+    seen = [v for page in (first, second, third) for v, _ in page.to_index]
+    assert len(seen) == len(set(seen)) == 7
+
+
+def test_a_registered_video_is_asked_for_again_only_if_its_run_never_came(inbox):
+    settings, stores, instance = inbox
+    stores.objects.put_bytes("incoming/a.mp4", b"x")
+    first = tick(settings, instance)
+    (request,) = first.run_requests
+    lost = tick(settings, instance)  # the first tick's runs were never created: asked again
+    assert [r.run_key for r in lost.run_requests] == [request.run_key]
+    instance.add_run(
+        dg.DagsterRun(
+            job_name=INDEX_JOB, run_id=str(uuid.uuid4()), tags={"dagster/run_key": request.run_key}
+        )
+    )
+    assert not tick(settings, instance).run_requests
+
+
+def test_changed_content_at_a_known_key_is_indexed_again(inbox, sample_videos):
+    settings, stores, instance = inbox
+    stores.objects.put_file("incoming/clip.mp4", sample_videos / "realshort.mp4")
+    first = tick(settings, instance)
+    apply(instance, first)
+    assert run(settings, instance, first.run_requests[0]).success
+    (video_id,) = first.dynamic_partitions_requests[0].partition_keys
+    with stores.catalog.session() as session:
+        before = get_video(session, video_id).sha256
+
+    stores.objects.put_file("incoming/clip.mp4", sample_videos / "bikes.mp4")
+    changed = tick(settings, instance)
+    (request,) = changed.run_requests
+    assert request.partition_key == video_id and not changed.dynamic_partitions_requests
+    assert run(settings, instance, request).success
+    with stores.catalog.session() as session:
+        video = get_video(session, video_id)
+        assert video.sha256 != before and video.state is VideoState.INDEXED
+        assert video.duration_s == pytest.approx(10.0)
+
+
+def test_a_removed_object_deletes_its_video_everywhere(inbox, sample_videos):
+    settings, stores, instance = inbox
+    stores.objects.put_file("incoming/keep.mp4", sample_videos / "realshort.mp4")
+    stores.objects.put_file("incoming/gone.mp4", sample_videos / "counter.mp4")
+    first = tick(settings, instance)
+    apply(instance, first)
+    assert run(settings, instance, first.run_requests[0]).success
+    keep, gone = sorted(first.dynamic_partitions_requests[0].partition_keys,
+                        key=lambda k: not k.startswith("keep"))  # fmt: skip
+
+    stores.objects.delete("incoming/gone.mp4")
+    result = tick(settings, instance)
+    assert not result.run_requests
+    (delete,) = result.dynamic_partitions_requests
+    assert list(delete.partition_keys) == [gone]
+    apply(instance, result)
+    assert not instance.has_dynamic_partition("videos", gone)
+    state = snapshot(stores)
+    everything = [*state["objects"], *state["frames"]]
+    assert not [k for k in everything if gone in k]
+    assert not [s for s in state["scenes"] if s[1] == gone]
+    assert not [r for rows in state["tables"].values() for r in rows if r[1] == gone]
+    assert [k for k in everything if keep in k]
+    with stores.catalog.session() as session:
+        assert get_video(session, gone).state is VideoState.DELETED

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from heimdex_pipeline.resources.vector_store import (
+from heimdex_pipeline.stores.vectors import (
     VectorStore,
     ensure_indexes,
     index_columns,
@@ -23,19 +23,11 @@ def vector_store(request: pytest.FixtureRequest, tmp_path: Path) -> VectorStore:
         return VectorStore(str(tmp_path / "lancedb"))
     endpoint = request.getfixturevalue("s3_endpoint")
     bucket = request.getfixturevalue("s3_bucket")
-    from heimdex_pipeline.resources.object_store import S3ObjectStore
+    from heimdex_pipeline.stores.objects import S3ObjectStore
+    from heimdex_pipeline_tests.conftest import s3_settings
 
-    S3ObjectStore(endpoint, "testing", "testing", bucket, secure=False)  # creates the bucket
-    return VectorStore(
-        f"s3://{bucket}/lancedb",
-        {
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-            "aws_endpoint": f"http://{endpoint}",
-            "aws_region": "us-east-1",
-            "allow_http": "true",
-        },
-    )
+    S3ObjectStore(s3_settings(endpoint), bucket).put_bytes("x", b"")  # makes the bucket
+    return VectorStore(f"s3://{bucket}/lancedb", s3_settings(endpoint))
 
 
 def rows(video_id: str, count: int, dim: int = 8, seed: int = 0) -> pa.Table:
@@ -126,14 +118,15 @@ def test_the_tuned_query_finds_each_row_through_the_index_and_filters(tmp_path: 
 
 
 def test_the_maintenance_job_builds_the_index_then_folds_new_rows_into_it(make_settings):
-    from heimdex_pipeline.jobs import maintain_search_index
-    from heimdex_pipeline.resources import build_resources
+    from heimdex_pipeline.definitions import build_definitions
+    from heimdex_pipeline.ingest import dagster_instance
 
     settings = make_settings(HEIMDEX_VECTOR_INDEX_MIN_ROWS="256")
-    resources = build_resources(settings)
+    job = build_definitions(settings).resolve_job_def("maintain_search_index")
+    instance = dagster_instance(settings)
 
     def table():  # as a new reader sees it
-        return resources["vectors"].store().scenes_table("tiny_8_abc", 8)
+        return VectorStore(settings.lancedb_uri).scenes_table("tiny_8_abc", 8)
 
     def unindexed_rows() -> int:
         (index,) = [i for i in table().list_indices() if i.columns == ["vector"]]
@@ -141,13 +134,13 @@ def test_the_maintenance_job_builds_the_index_then_folds_new_rows_into_it(make_s
 
     replace_video_rows(table(), "a", rows("a", 300))
     assert index_columns(table()) == set()
-    assert maintain_search_index.execute_in_process(resources=resources).success
+    assert job.execute_in_process(instance=instance).success
     assert index_columns(table()) == {"video_id", "vector"}
     assert unindexed_rows() == 0
 
     replace_video_rows(table(), "b", rows("b", 40, seed=3))
     assert unindexed_rows() == 40
-    assert maintain_search_index.execute_in_process(resources=resources).success
+    assert job.execute_in_process(instance=instance).success
     assert unindexed_rows() == 0
     probe = rows("b", 40, seed=3).to_pylist()[7]
     (hit,) = nearest(table(), probe["vector"]).limit(1).to_list()

@@ -1,5 +1,7 @@
 """scenes: shot boundaries in one decode pass, scenes that tile the video, immutable sidecars."""
 
+from __future__ import annotations
+
 import hashlib
 import json
 import time
@@ -7,24 +9,15 @@ import time
 import dagster as dg
 
 from heimdex_pipeline import PIPELINE_VERSION
-from heimdex_pipeline.assets.failures import video_step
-from heimdex_pipeline.assets.raw_videos import raw_videos
 from heimdex_pipeline.bundles import pack_samples
 from heimdex_pipeline.catalog.models import Scene
 from heimdex_pipeline.catalog.videos import get_video, replace_scenes
-from heimdex_pipeline.keys import candidates_key, sidecar_key, source_key
+from heimdex_pipeline.chain import Stage, StageContext, StageResult, one_at_a_time
+from heimdex_pipeline.keys import candidates_key, sidecar_key, sidecar_prefix, source_key
 from heimdex_pipeline.media.analyse import analyse_video
 from heimdex_pipeline.media.detect import DetectorSettings, SceneSpan, tile_scenes
 from heimdex_pipeline.media.errors import InvalidVideoError
-from heimdex_pipeline.media.frames import SampleSettings
 from heimdex_pipeline.media.probe import VideoProbe, probe
-from heimdex_pipeline.partitions import videos
-from heimdex_pipeline.resources import (
-    CatalogResource,
-    ObjectStoreResource,
-    PipelineResource,
-    VectorStoreResource,
-)
 
 SIDECAR_SCHEMA_VERSION = 1
 
@@ -60,75 +53,69 @@ def sidecar_for(
     }
 
 
-@dg.asset(
-    deps=[raw_videos],
-    partitions_def=videos,
-    group_name="media",
-    kinds={"python", "video"},
-    description="Shots found by PySceneDetect's ContentDetector; scenes tile [0, duration].",
-)
-def scenes(
-    context: dg.AssetExecutionContext,
-    catalog: CatalogResource,
-    objects: ObjectStoreResource,
-    vectors: VectorStoreResource,
-    pipeline: PipelineResource,
-) -> dg.MaterializeResult:
-    video_id = context.partition_key
+def find_scenes(context: StageContext, video_id: str) -> StageResult:
+    """Decode the video once: its shots become scenes (rows and sidecars), and the frames the
+    thumbnails and embeddings need are kept."""
     started = time.perf_counter()
+    stores, knobs = context.stores, context.pipeline
     detector = DetectorSettings()
-    sampling = SampleSettings(
-        short_side=pipeline.embed_short_side, long_side=pipeline.thumbnail_long_side
-    )
-    store = objects.store()
-    with catalog.session() as session:
+    with stores.catalog.session() as session:
         video = get_video(session, video_id)
-        key, title = source_key(store, video_id, video.source_uri), video.title
-    with video_step(context, "scenes", catalog, objects, vectors):
-        with store.local_path(key) as path:
-            try:
-                facts = probe(path)
-                analysis = analyse_video(path, facts, detector, sampling, pipeline.max_scene_s)
-            except InvalidVideoError as error:
-                raise InvalidVideoError(title, error.reason) from None
-        spans = tile_scenes(analysis.cuts_s, facts.duration_s, pipeline.max_scene_s)
-        rows, sidecar_keys = [], set()
-        for span in spans:
-            scene_id = scene_id_for(video_id, span)
-            sidecar = sidecar_key(video_id, scene_id)
-            sidecar_keys.add(sidecar)
-            if not store.exists(sidecar):  # immutable: the id changes when the content would
-                body = sidecar_for(video_id, scene_id, span, facts, detector, pipeline.max_scene_s)
-                store.put_bytes(sidecar, json.dumps(body, indent=2).encode(), "application/json")
-            rows.append(
-                Scene(
-                    id=scene_id,
-                    video_id=video_id,
-                    index=span.index,
-                    start_s=span.start_s,
-                    end_s=span.end_s,
-                    sidecar_key=sidecar,
-                )
+        key, title = source_key(stores.objects, video_id, video.source_uri), video.title
+    with stores.objects.local_path(key) as path:
+        try:
+            facts = probe(path)
+            analysis = analyse_video(path, facts, detector, context.sampling, knobs.max_scene_s)
+        except InvalidVideoError as error:
+            raise InvalidVideoError(title, error.reason) from None
+    spans = tile_scenes(analysis.cuts_s, facts.duration_s, knobs.max_scene_s)
+    rows, sidecar_keys = [], set()
+    for span in spans:
+        scene_id = scene_id_for(video_id, span)
+        sidecar = sidecar_key(video_id, scene_id)
+        sidecar_keys.add(sidecar)
+        if not stores.objects.exists(sidecar):  # immutable: the id changes when the content would
+            body = sidecar_for(video_id, scene_id, span, facts, detector, knobs.max_scene_s)
+            stores.objects.put_bytes(
+                sidecar, json.dumps(body, indent=2).encode(), "application/json"
             )
-        store.put_bytes(candidates_key(video_id), pack_samples(analysis.samples), "application/zip")
-        with catalog.session() as session:
-            replace_scenes(session, video_id, rows)
-        for info in store.list(f"sidecars/{video_id}/"):
-            if info.key not in sidecar_keys:
-                store.delete(info.key)
-    frames_decoded = facts.frames_decoded + analysis.frames_decoded
-    return dg.MaterializeResult(
+        rows.append(
+            Scene(
+                id=scene_id,
+                video_id=video_id,
+                index=span.index,
+                start_s=span.start_s,
+                end_s=span.end_s,
+                sidecar_key=sidecar,
+            )
+        )
+    stores.objects.put_bytes(
+        candidates_key(video_id), pack_samples(analysis.samples), "application/zip"
+    )
+    with stores.catalog.session() as session:
+        replace_scenes(session, video_id, rows)
+    stores.objects.keep_only(sidecar_prefix(video_id), sidecar_keys)
+    return StageResult(
         metadata={
             "scene_count": len(spans),
             "cut_count": len(analysis.cuts_s),
             "cuts_s": dg.MetadataValue.json([round(c, 3) for c in analysis.cuts_s]),
             "duration_s": dg.MetadataValue.float(round(facts.duration_s, 3)),
             "frame_count": facts.frame_count,
-            "frames_decoded": frames_decoded,
+            "frames_decoded": facts.frames_decoded + analysis.frames_decoded,
             "frames_kept": len(analysis.samples),
             "detector": dg.MetadataValue.json(
-                {**detector.as_dict(), "max_scene_s": pipeline.max_scene_s}
+                {**detector.as_dict(), "max_scene_s": knobs.max_scene_s}
             ),
             "seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 3)),
         }
     )
+
+
+SCENES = Stage(
+    asset="scenes",
+    work=one_at_a_time(find_scenes),
+    description="Shots found by PySceneDetect's ContentDetector; scenes tile [0, duration].",
+    group="media",
+    kinds=frozenset({"python", "video"}),
+)

@@ -1,7 +1,14 @@
-"""Engines, sessions and migrations for the catalog database."""
+"""Engines, sessions and migrations for the catalog database.
+
+Migrations are a deploy step (`heimdex db upgrade`): they run under a lock, so any number of
+processes may call `upgrade` at once. Steps never migrate; they check the schema revision and stop
+with a clear message when the database is behind.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -9,11 +16,21 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from heimdex_pipeline.settings import redact_url
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+# pg_advisory_lock key: any constant the catalog's migrations alone use.
+_MIGRATION_LOCK_KEY = zlib.crc32(b"heimdex catalog migrations")
+
+
+class CatalogNotReadyError(RuntimeError):
+    """The catalog database is missing tables or behind the code's schema revision."""
 
 
 def alembic_config(database_url: str) -> Config:
@@ -24,15 +41,66 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Apply migrations up to `revision`."""
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
+
+
+def _sqlite_path(database_url: str) -> Path | None:
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(database_url), revision)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
 
 
-def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
+@contextmanager
+def _migration_lock(engine: Engine, database_url: str) -> Iterator[None]:
+    """Hold the catalog's migration lock: an advisory lock on PostgreSQL, a file lock beside a
+    SQLite database."""
+    sqlite_file = _sqlite_path(database_url)
+    if sqlite_file is not None:
+        with open(sqlite_file.with_name(sqlite_file.name + ".migrate.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
+                connection.commit()
+        return
+    yield
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Apply migrations up to `revision`, one process at a time."""
+    sqlite_file = _sqlite_path(database_url)
+    if sqlite_file is not None:
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    engine = new_engine(database_url)
+    try:
+        with _migration_lock(engine, database_url), engine.begin() as connection:
+            config = alembic_config(database_url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
@@ -44,7 +112,7 @@ def new_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_foreign_keys)
+        event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg2")
@@ -52,21 +120,46 @@ def new_engine(database_url: str) -> Engine:
 
 
 @cache
-def migrated_engine(database_url: str) -> Engine:
-    """The process's engine for this URL, migrated to head before its first use."""
-    upgrade(database_url)
+def shared_engine(database_url: str) -> Engine:
+    """The process's one engine (and connection pool) for this URL."""
     return new_engine(database_url)
 
 
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    session = sessionmaker(engine, expire_on_commit=False)()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+class Catalog:
+    """The catalog database: sessions, and the check that its schema is the code's."""
+
+    def __init__(self, database_url: str):
+        self.database_url = database_url
+        self.engine = shared_engine(database_url)
+
+    def __repr__(self) -> str:
+        return f"Catalog({redact_url(self.database_url)!r})"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error."""
+        session = sessionmaker(self.engine, expire_on_commit=False)()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def check_schema(self) -> None:
+        """Raise CatalogNotReadyError unless the database is at the code's head revision."""
+        sqlite_file = _sqlite_path(self.database_url)
+        if sqlite_file is not None and not sqlite_file.exists():
+            raise CatalogNotReadyError(
+                f"there is no catalog at {sqlite_file} yet: index videos first (`heimdex index "
+                "PATH`), or run `heimdex db upgrade`"
+            )
+        found, wanted = current_revision(self.engine), head_revision()
+        if found != wanted:
+            state = "has no Heimdex tables" if found is None else f"is at revision {found}"
+            raise CatalogNotReadyError(
+                f"the catalog at {redact_url(self.database_url)} {state}; this code needs "
+                f"{wanted}: run `heimdex db upgrade` (a deploy step; steps never migrate)"
+            )

@@ -52,6 +52,15 @@ class Video(Base):
 
     id: Mapped[str] = mapped_column(String(96), primary_key=True)
     source_uri: Mapped[str] = mapped_column(Text, unique=True)
+    # What the source looked like when last read (ETag, or size and mtime): a change means a new
+    # version of the video, to be probed and indexed again.
+    source_version: Mapped[str | None] = mapped_column(String(128))
+    # The source's key in the object store when it lives there (dropped under incoming/): the
+    # inbox sensor compares a page of the listing with the rows in the same key range.
+    store_key: Mapped[str | None] = mapped_column(String(1024), index=True)
+    # The run key under which the inbox sensor last asked for this video to be indexed: a tick
+    # that sees the video again asks again only if no run carries that key.
+    run_key: Mapped[str | None] = mapped_column(String(256))
     title: Mapped[str] = mapped_column(String(512))
     mime_type: Mapped[str | None] = mapped_column(String(128))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
@@ -76,7 +85,9 @@ class Video(Base):
         index=True,
     )
     error_text: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
@@ -104,3 +115,36 @@ class Scene(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     video: Mapped[Video] = relationship(back_populates="scenes")
+
+
+class SearchModel(Base):
+    """An embedding model with a vector table. Search serves the newest *active* one: a model is
+    activated once its table holds every indexed video, so a model change never leaves search
+    half-built."""
+
+    __tablename__ = "search_models"
+
+    model_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    model: Mapped[str] = mapped_column(Text)
+    pretrained: Mapped[str] = mapped_column(Text)
+    dim: Mapped[int] = mapped_column(Integer)
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class VideoVectors(Base):
+    """A video's scenes are in this model's vector table."""
+
+    __tablename__ = "video_vectors"
+
+    video_id: Mapped[str] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("search_models.model_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    scene_count: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )

@@ -1,33 +1,66 @@
-"""Reads and writes of `Video` and `Scene` rows that the steps and the CLI share."""
+"""Reads and writes of catalog rows that the steps, the sensors and the CLI share."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from heimdex_pipeline.catalog.models import Scene, Video, VideoState, utcnow
+from heimdex_pipeline.catalog.models import (
+    Scene,
+    SearchModel,
+    Video,
+    VideoState,
+    VideoVectors,
+    utcnow,
+)
+
+IN_PROGRESS = (VideoState.UPLOADING, VideoState.VALIDATING, VideoState.PROCESSING)
 
 
 class UnknownVideoError(LookupError):
     """A partition with no `Video` row: it was added without registering its source."""
 
+    def __init__(self, video_id: str):
+        super().__init__(
+            f"video {video_id!r} is not in the catalog. Videos come in through `heimdex index "
+            "PATH`, a file put under incoming/ in the object store, or POST /api/videos; a "
+            "partition added by hand in the Dagster UI has no source to read. Remove it with "
+            f"`heimdex delete {video_id}` and add the file one of those ways."
+        )
+        self.video_id = video_id
 
-def register_video(session: Session, video_id: str, source_uri: str, title: str) -> Video:
-    """Create the video's row (state `uploading`), or return the existing one."""
+
+def register_video(
+    session: Session,
+    video_id: str,
+    source_uri: str,
+    title: str,
+    store_key: str | None = None,
+) -> Video:
+    """Create the video's row (state `uploading`), or return the existing one; a deleted video
+    that comes back starts over. `store_key` is the source's key when it lives in the store."""
     video = session.get(Video, video_id)
     if video is None:
-        video = Video(id=video_id, source_uri=source_uri, title=title, state=VideoState.UPLOADING)
+        video = Video(
+            id=video_id,
+            source_uri=source_uri,
+            title=title,
+            store_key=store_key,
+            state=VideoState.UPLOADING,
+        )
         session.add(video)
         session.flush()
+    elif video.state is VideoState.DELETED:
+        video.state, video.error_text, video.source_version = VideoState.UPLOADING, None, None
     return video
 
 
 def get_video(session: Session, video_id: str) -> Video:
     video = session.get(Video, video_id)
     if video is None:
-        raise UnknownVideoError(
-            f"no catalog row for video {video_id!r}: register it with `heimdex index PATH`"
-        )
+        raise UnknownVideoError(video_id)
     return video
 
 
@@ -53,3 +86,120 @@ def replace_scenes(session: Session, video_id: str, scenes: list[Scene]) -> None
     session.flush()
     session.add_all(scenes)
     session.flush()
+
+
+def forget_outputs(session: Session, video_id: str) -> None:
+    """Drop the rows derived from a video (its scenes, which tables hold its vectors)."""
+    session.execute(delete(Scene).where(Scene.video_id == video_id))
+    session.execute(delete(VideoVectors).where(VideoVectors.video_id == video_id))
+
+
+def videos_page(
+    session: Session, limit: int, offset: int, include_deleted: bool = False
+) -> tuple[list[Video], int]:
+    """Videos newest first, and how many there are in all."""
+    query = select(Video)
+    counted = select(func.count()).select_from(Video)
+    if not include_deleted:
+        query = query.where(Video.state != VideoState.DELETED)
+        counted = counted.where(Video.state != VideoState.DELETED)
+    rows = session.scalars(
+        query.order_by(Video.created_at.desc(), Video.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return list(rows), int(session.scalar(counted) or 0)
+
+
+def videos_by_id(session: Session, video_ids: Iterable[str]) -> dict[str, Video]:
+    wanted = list(set(video_ids))
+    if not wanted:
+        return {}
+    return {v.id: v for v in session.scalars(select(Video).where(Video.id.in_(wanted)))}
+
+
+def videos_by_source(session: Session, source_uris: Sequence[str]) -> dict[str, Video]:
+    if not source_uris:
+        return {}
+    found = session.scalars(select(Video).where(Video.source_uri.in_(list(source_uris))))
+    return {video.source_uri: video for video in found}
+
+
+def videos_with_store_keys(
+    session: Session, prefix: str, after: str | None, upto: str | None
+) -> dict[str, Video]:
+    """Videos whose source key is under `prefix`, after `after` and up to `upto` (inclusive; no
+    bound when None), by key: the rows a page of the store's listing should account for."""
+    # Byte order, as S3 lists keys (PostgreSQL's default collation would not be).
+    key = (
+        Video.store_key.collate("C")
+        if session.bind.dialect.name == "postgresql"
+        else Video.store_key
+    )
+    query = select(Video).where(Video.store_key.startswith(prefix, autoescape=True))
+    if after is not None:
+        query = query.where(key > after)
+    if upto is not None:
+        query = query.where(key <= upto)
+    return {video.store_key: video for video in session.scalars(query) if video.store_key}
+
+
+def record_vectors(
+    session: Session,
+    video_id: str,
+    model_id: str,
+    identity: dict[str, object],
+    scene_count: int,
+) -> None:
+    """Note that this model's table now holds the video's scenes."""
+    if session.get(SearchModel, model_id) is None:
+        session.add(
+            SearchModel(
+                model_id=model_id,
+                model=str(identity["model"]),
+                pretrained=str(identity["pretrained"]),
+                dim=int(identity["dim"]),  # type: ignore[arg-type]
+                weights_sha256=str(identity["weights_sha256"]),
+            )
+        )
+        session.flush()
+    row = session.get(VideoVectors, (video_id, model_id))
+    if row is None:
+        session.add(VideoVectors(video_id=video_id, model_id=model_id, scene_count=scene_count))
+    else:
+        row.scene_count = scene_count
+    session.flush()
+
+
+def missing_from_model(session: Session, model_id: str) -> int:
+    """How many indexed videos this model's table lacks."""
+    has_vectors = exists().where(
+        VideoVectors.video_id == Video.id, VideoVectors.model_id == model_id
+    )
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Video)
+            .where(Video.state == VideoState.INDEXED, ~has_vectors)
+        )
+        or 0
+    )
+
+
+def activate_complete_models(session: Session) -> list[str]:
+    """Activate every inactive model whose table holds all indexed videos; their ids."""
+    activated = []
+    for model in session.scalars(select(SearchModel).where(SearchModel.activated_at.is_(None))):
+        if missing_from_model(session, model.model_id) == 0:
+            model.activated_at = utcnow()
+            activated.append(model.model_id)
+    session.flush()
+    return activated
+
+
+def active_model(session: Session) -> SearchModel | None:
+    """The model search serves: the most recently activated one."""
+    return session.scalars(
+        select(SearchModel)
+        .where(SearchModel.activated_at.is_not(None))
+        .order_by(SearchModel.activated_at.desc())
+        .limit(1)
+    ).first()

@@ -7,6 +7,8 @@ import re
 
 import pyarrow as pa
 
+from heimdex_pipeline.settings import S3Settings
+
 # lancedb is imported where it is used: it takes 1.5 s, and every Dagster step process imports the
 # code location, most of them without touching vectors.
 os.environ.setdefault("LANCEDB_LOG", "error")
@@ -55,11 +57,19 @@ def quote(value: str) -> str:
 class VectorStore:
     """A LanceDB connection (a local folder or s3://…) and the scenes tables in it."""
 
-    def __init__(self, uri: str, storage_options: dict[str, str] | None = None):
+    def __init__(self, uri: str, s3: S3Settings | None = None):
         self.uri = uri
-        import lancedb
+        self._options = _storage_options(s3) if uri.startswith("s3://") else None
+        self._db = None
 
-        self.db = lancedb.connect(uri, storage_options=storage_options or None)
+    @property
+    def db(self):
+        """The LanceDB connection, opened on first use (lancedb loads in 1.5 s)."""
+        if self._db is None:
+            import lancedb
+
+            self._db = lancedb.connect(self.uri, storage_options=self._options)
+        return self._db
 
     def table_names(self) -> list[str]:
         names: list[str] = []
@@ -70,6 +80,13 @@ class VectorStore:
             token = response.page_token
             if not token:
                 return sorted(names)
+
+    def scenes_tables(self) -> list[str]:
+        """The names of every model's scenes table."""
+        return [name for name in self.table_names() if name.startswith(TABLE_PREFIX + "_")]
+
+    def has_table(self, model_id: str) -> bool:
+        return table_name(model_id) in self.table_names()
 
     def scenes_table(self, model_id: str, dim: int, create: bool = True):
         """The scenes table for this model, created empty if missing (and `create`)."""
@@ -84,16 +101,59 @@ class VectorStore:
             raise LookupError(f"no vector table {name}: index a video with this model first")
         return self.db.create_table(name, schema=scenes_schema(dim), exist_ok=True)
 
+    def delete_video(self, video_id: str) -> int:
+        """Remove a video's rows from every model's table; the number of rows removed."""
+        removed = 0
+        for name in self.scenes_tables():
+            table = self.db.open_table(name)
+            where = f"video_id = {quote(video_id)}"
+            count = table.count_rows(where)
+            if count:
+                table.delete(where)
+                removed += count
+        return removed
 
-def replace_video_rows(table, video_id: str, rows: pa.Table) -> None:
-    """One commit: the video's rows become exactly `rows` (readers see old or new, never both)."""
+
+def _storage_options(s3: S3Settings | None) -> dict[str, str] | None:
+    if s3 is None:
+        return None
+    return {
+        "aws_access_key_id": s3.access_key,
+        "aws_secret_access_key": s3.secret_key,
+        "aws_endpoint": s3.endpoint_url,
+        "aws_region": s3.region,
+        "allow_http": "false" if s3.secure else "true",
+    }
+
+
+def videos_filter(video_ids: list[str]) -> str:
+    return f"video_id IN ({', '.join(quote(v) for v in video_ids)})"
+
+
+def replace_rows_of_videos(table, video_ids: list[str], rows: pa.Table) -> None:
+    """One commit: these videos' rows become exactly `rows` (readers see old or new, never
+    both; other videos' rows are untouched)."""
     (
         table.merge_insert("scene_id")
         .when_matched_update_all()
         .when_not_matched_insert_all()
-        .when_not_matched_by_source_delete(f"video_id = {quote(video_id)}")
+        .when_not_matched_by_source_delete(videos_filter(video_ids))
         .execute(rows)
     )
+
+
+def replace_video_rows(table, video_id: str, rows: pa.Table) -> None:
+    """One commit: the video's rows become exactly `rows`."""
+    replace_rows_of_videos(table, [video_id], rows)
+
+
+def rows_per_video(table, video_ids: list[str]) -> dict[str, int]:
+    """How many rows the table holds for each of these videos."""
+    found = table.search().where(videos_filter(video_ids)).select(["video_id"]).to_arrow()
+    counts: dict[str, int] = {}
+    for video_id in found.column("video_id").to_pylist():
+        counts[video_id] = counts.get(video_id, 0) + 1
+    return counts
 
 
 def nearest(table, query, where: str | None = None):

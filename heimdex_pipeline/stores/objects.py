@@ -13,13 +13,26 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import islice
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlparse
 
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
+from heimdex_pipeline.settings import S3Settings
+
 DEFAULT_URL_EXPIRY = timedelta(hours=1)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+# Objects are files other processes (a thumbnail server, a backup) read: honour the umask, as any
+# program creating files does; tempfile's 0600 would lock them out.
+FILE_MODE = 0o666 & ~_umask()
 
 
 class InvalidKeyError(ValueError):
@@ -64,6 +77,7 @@ def validate_prefix(prefix: str) -> str:
 class ObjectInfo:
     key: str
     size: int
+    version: str = ""  # changes when the content does: the ETag, or size and mtime locally
 
 
 @dataclass(frozen=True)
@@ -147,14 +161,21 @@ class ObjectStore(ABC):
                 return
             token = page.next_token
 
-    def delete_prefix(self, prefix: str) -> int:
-        """Remove every object under a non-empty prefix; the count removed."""
-        if not prefix.strip("/"):
-            raise InvalidKeyError(prefix, "refusing to delete the whole store")
-        keys = [info.key for info in self.list(prefix)]
+    def delete_keys(self, keys: list[str]) -> int:
+        """Remove these objects (absent ones are fine); the count asked for."""
         for key in keys:
             self.delete(key)
         return len(keys)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object under a non-empty prefix; the count removed."""
+        return self.keep_only(prefix, set())
+
+    def keep_only(self, prefix: str, keep: set[str]) -> int:
+        """Remove every object under a non-empty prefix except `keep`; the count removed."""
+        if not prefix.strip("/"):
+            raise InvalidKeyError(prefix, "refusing to sweep the whole store")
+        return self.delete_keys([info.key for info in self.list(prefix) if info.key not in keep])
 
 
 class LocalObjectStore(ObjectStore):
@@ -167,23 +188,27 @@ class LocalObjectStore(ObjectStore):
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
 
-    def put_bytes(self, key, data, content_type="application/octet-stream"):
+    def _write(self, key: str, fill) -> None:
+        """Write to a temporary file beside the target, then rename: readers never see half an
+        object, and a failed write leaves nothing behind."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a reader never sees half an object.
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, prefix=".tmp-") as handle:
-            handle.write(data)
-        os.replace(handle.name, path)
+        handle = tempfile.NamedTemporaryFile(dir=path.parent, delete=False, prefix=".tmp-")  # noqa: SIM115
+        try:
+            with handle:
+                fill(handle)
+            os.chmod(handle.name, FILE_MODE)
+            os.replace(handle.name, path)
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, key, data, content_type="application/octet-stream"):
+        self._write(key, lambda handle: handle.write(data))
 
     def put_file(self, key, path, content_type="application/octet-stream"):
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with (
-            tempfile.NamedTemporaryFile(dir=target.parent, delete=False, prefix=".tmp-") as handle,
-            open(path, "rb") as source,
-        ):
-            shutil.copyfileobj(source, handle)
-        os.replace(handle.name, target)
+        with open(path, "rb") as source:
+            self._write(key, lambda handle: shutil.copyfileobj(source, handle))
 
     def get_bytes(self, key):
         try:
@@ -191,11 +216,15 @@ class LocalObjectStore(ObjectStore):
         except (FileNotFoundError, IsADirectoryError):
             raise ObjectNotFoundError(key) from None
 
+    def _info(self, key: str) -> ObjectInfo:
+        facts = (self.root / key).stat()
+        return ObjectInfo(key, facts.st_size, f"{facts.st_size}-{facts.st_mtime_ns}")
+
     def stat(self, key):
         path = self._path(key)
         if not path.is_file():
             raise ObjectNotFoundError(key)
-        return ObjectInfo(key, path.stat().st_size)
+        return self._info(key)
 
     def list_page(self, prefix, limit=1000, start_after=None):
         validate_prefix(prefix)
@@ -209,7 +238,7 @@ class LocalObjectStore(ObjectStore):
             k for k in keys if k.startswith(prefix) and (start_after is None or k > start_after)
         ]
         page = chosen[:limit]
-        objects = [ObjectInfo(k, (self.root / k).stat().st_size) for k in page]
+        objects = [self._info(k) for k in page]
         return ObjectPage(objects, page[-1] if len(chosen) > limit else None)
 
     def delete(self, key):
@@ -234,43 +263,56 @@ class LocalObjectStore(ObjectStore):
         yield path
 
 
+_NOT_FOUND = ("NoSuchKey", "NoSuchObject", "NotFound", "NoSuchBucket")
+
+
 class S3ObjectStore(ObjectStore):
     """Objects in a bucket of an S3-compatible server, under an optional prefix."""
 
-    def __init__(
-        self,
-        endpoint: str,
-        access_key: str,
-        secret_key: str,
-        bucket: str,
-        prefix: str = "",
-        secure: bool = True,
-        region: str = "us-east-1",
-    ):
+    def __init__(self, s3: S3Settings, bucket: str, prefix: str = ""):
         self.client = Minio(
-            endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region
+            s3.endpoint,
+            access_key=s3.access_key,
+            secret_key=s3.secret_key,
+            secure=s3.secure,
+            region=s3.region,
         )
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        if not self.client.bucket_exists(bucket):
-            self.client.make_bucket(bucket)
+        self._bucket_checked = False
+
+    @classmethod
+    def from_url(cls, url: str, s3: S3Settings) -> S3ObjectStore:
+        """The store at s3://bucket/prefix."""
+        parsed = urlparse(url)
+        return cls(s3, parsed.netloc, parsed.path)
+
+    def _ensure_bucket(self) -> None:
+        # Checked on first write, not on construction: opening a store never touches the network,
+        # so an outage surfaces inside a step (where it is retried), not while resources load.
+        if not self._bucket_checked:
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket)
+            self._bucket_checked = True
 
     def _name(self, key: str) -> str:
         return self.prefix + validate_key(key)
 
     def put_bytes(self, key, data, content_type="application/octet-stream"):
+        self._ensure_bucket()
         self.client.put_object(
             self.bucket, self._name(key), io.BytesIO(data), len(data), content_type=content_type
         )
 
     def put_file(self, key, path, content_type="application/octet-stream"):
+        self._ensure_bucket()
         self.client.fput_object(self.bucket, self._name(key), str(path), content_type=content_type)
 
     def get_bytes(self, key):
         try:
             response = self.client.get_object(self.bucket, self._name(key))
         except S3Error as error:
-            if error.code in ("NoSuchKey", "NoSuchObject"):
+            if error.code in _NOT_FOUND:
                 raise ObjectNotFoundError(key) from None
             raise
         try:
@@ -283,10 +325,10 @@ class S3ObjectStore(ObjectStore):
         try:
             result = self.client.stat_object(self.bucket, self._name(key))
         except S3Error as error:
-            if error.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+            if error.code in _NOT_FOUND:
                 raise ObjectNotFoundError(key) from None
             raise
-        return ObjectInfo(key, int(result.size or 0))
+        return ObjectInfo(key, int(result.size or 0), (result.etag or "").strip('"'))
 
     def list_page(self, prefix, limit=1000, start_after=None):
         validate_prefix(prefix)
@@ -296,24 +338,35 @@ class S3ObjectStore(ObjectStore):
             recursive=True,
             start_after=self.prefix + start_after if start_after else None,
         )
-        found = list(islice(listing, limit + 1))
-        page = [ObjectInfo(o.object_name[len(self.prefix) :], int(o.size or 0)) for o in found]
+        try:
+            found = list(islice(listing, limit + 1))
+        except S3Error as error:
+            if error.code != "NoSuchBucket":
+                raise
+            found = []
+        page = [
+            ObjectInfo(
+                o.object_name[len(self.prefix) :], int(o.size or 0), (o.etag or "").strip('"')
+            )
+            for o in found
+        ]
         has_more = len(page) > limit
         page = page[:limit]
         return ObjectPage(page, page[-1].key if has_more else None)
 
     def delete(self, key):
-        self.client.remove_object(self.bucket, self._name(key))
+        try:
+            self.client.remove_object(self.bucket, self._name(key))
+        except S3Error as error:
+            if error.code != "NoSuchBucket":
+                raise
 
-    def delete_prefix(self, prefix):
-        if not prefix.strip("/"):
-            raise InvalidKeyError(prefix, "refusing to delete the whole store")
-        keys = [info.key for info in self.list(prefix)]
+    def delete_keys(self, keys):
         for start in range(0, len(keys), 1000):
             batch = [DeleteObject(self._name(k)) for k in keys[start : start + 1000]]
             errors = list(self.client.remove_objects(self.bucket, batch))
             if errors:
-                raise RuntimeError(f"could not delete {len(errors)} objects under {prefix}")
+                raise RuntimeError(f"could not delete {len(errors)} objects, e.g. {errors[0]}")
         return len(keys)
 
     def presigned_get_url(self, key, expires=DEFAULT_URL_EXPIRY):
@@ -330,7 +383,16 @@ class S3ObjectStore(ObjectStore):
             try:
                 self.client.fget_object(self.bucket, self._name(key), str(path))
             except S3Error as error:
-                if error.code in ("NoSuchKey", "NoSuchObject"):
+                if error.code in _NOT_FOUND:
                     raise ObjectNotFoundError(key) from None
                 raise
             yield path
+
+
+def open_object_store(location: str, s3: S3Settings | None) -> ObjectStore:
+    """The store at a folder or at s3://bucket/prefix (which needs `s3`)."""
+    if location.startswith("s3://"):
+        if s3 is None:
+            raise ValueError(f"{location}: an s3:// object store needs HEIMDEX_S3_ENDPOINT")
+        return S3ObjectStore.from_url(location, s3)
+    return LocalObjectStore(location)

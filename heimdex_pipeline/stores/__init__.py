@@ -1,0 +1,31 @@
+"""Plain clients of the three stores (no Dagster): the catalog, the objects, the vectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from heimdex_pipeline.catalog.database import Catalog
+from heimdex_pipeline.settings import Settings
+from heimdex_pipeline.stores.objects import ObjectStore, open_object_store
+from heimdex_pipeline.stores.vectors import VectorStore
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Where a video's rows, objects and vectors live."""
+
+    catalog: Catalog
+    objects: ObjectStore
+    vectors: VectorStore
+
+
+def open_stores(settings: Settings, check_schema: bool = True) -> Stores:
+    """The stores the settings name; the catalog checked to be at the code's schema."""
+    catalog = Catalog(settings.database_url)
+    if check_schema:
+        catalog.check_schema()
+    return Stores(
+        catalog=catalog,
+        objects=open_object_store(settings.object_store, settings.s3),
+        vectors=VectorStore(settings.lancedb_uri, settings.s3 if settings.lancedb_is_s3 else None),
+    )
