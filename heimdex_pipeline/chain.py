@@ -297,7 +297,7 @@ def run_stage(
     else:
         lines = "\n".join(f"- {video_id}: {reason}" for video_id, reason in failed.items())
         raise dg.Failure(
-            description=f"{len(failed)} of {len(incoming.videos)} videos failed; "
+            description=f"{len(failed)} of {len(still_going) + len(failed)} videos failed; "
             f"the other {len(still_going)} are done.\n{lines}",
             metadata={"failed_videos": dg.MetadataValue.json(failed)},
             allow_retries=False,

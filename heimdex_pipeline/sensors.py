@@ -207,14 +207,21 @@ def run_videos(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
     return keys[keys.index(start) : keys.index(end) + 1]
 
 
-def _step_failures(instance: dg.DagsterInstance, run_id: str) -> str:
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+def _run_errors(instance: dg.DagsterInstance, run_id: str) -> str:
+    """What went wrong in a run, step by step (or in opening its resources)."""
+    records = instance.get_records_for_run(
+        run_id,
+        of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RESOURCE_INIT_FAILURE},
+    ).records
     parts = []
     for record in records:
         event = record.event_log_entry.dagster_event
-        error = event.step_failure_data.error if event and event.step_failure_data else None
+        if event is None:
+            continue
+        error = getattr(event.event_specific_data, "error", None)
         message = (error.message.strip().splitlines() or [""])[0] if error else "failed"
-        parts.append(f"step {event.step_key if event else '?'}: {message}")
+        where = f"step {event.step_key}" if event.step_key else "opening the resources"
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 
@@ -225,7 +232,7 @@ def mark_unfinished_videos_failed(
     mark them `failed`, saying which run ended how and where. The others keep their state (a
     video that failed in a step already says why; a finished one stays indexed)."""
     video_ids = run_videos(instance, run)
-    reason = f"run {run.run_id[:8]} {how}: {_step_failures(instance, run.run_id) or message}"
+    reason = f"run {run.run_id[:8]} {how}: {_run_errors(instance, run.run_id) or message}"
     marked = []
     with stores.catalog.session() as session:
         for video_id, row in videos_by_id(session, video_ids).items():

@@ -17,6 +17,17 @@ from heimdex_pipeline.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
+PARTITION_STATUSES = """
+query ($asset: [String!]!) {
+  assetNodes(assetKeys: [{path: $asset}]) {
+    assetPartitionStatuses {
+      ... on DefaultPartitionStatuses { materializedPartitions failedPartitions }
+    }
+  }
+}
+"""
+ARTIFACTS = ROOT / "artifacts"
+
 THUMBNAIL_METADATA = """
 query ($partition: String!) {
   assetOrError(assetKey: {path: ["thumbnails"]}) {
@@ -62,8 +73,11 @@ def dagster_dev(tmp_path_factory, tiny_clip, sample_videos):
             "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
         }
     )
-    (outcome,) = index_paths([sample_videos / "bikes.mp4"], settings)
-    assert outcome.state == "indexed"
+    bad = Path(settings.home) / "broken clip.mp4"
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_text("not a video\n" * 50)
+    outcome, failed = index_paths([sample_videos / "bikes.mp4", bad], settings)  # one run
+    assert outcome.state == "indexed" and failed.state == "failed"
     port = _free_port()
     env = {
         **os.environ,
@@ -91,7 +105,7 @@ def dagster_dev(tmp_path_factory, tiny_clip, sample_videos):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("dagster dev did not start") from None
                 time.sleep(1)
-        yield port, outcome
+        yield port, outcome, failed
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -101,7 +115,7 @@ def dagster_dev(tmp_path_factory, tiny_clip, sample_videos):
 
 
 def test_dagster_dev_serves_the_runs_and_the_contact_sheet(dagster_dev):
-    port, outcome = dagster_dev
+    port, outcome, _ = dagster_dev
     answer = graphql(port, THUMBNAIL_METADATA, {"partition": outcome.video_id})
     (materialization,) = answer["data"]["assetOrError"]["assetMaterializations"]
     assert materialization["partition"] == outcome.video_id
@@ -117,7 +131,7 @@ def test_the_contact_sheet_renders_in_the_ui(dagster_dev):
         pytest.skip(f"no browser at {chromium} (apt-get install chromium, or set HEIMDEX_CHROMIUM)")
     from playwright.sync_api import expect, sync_playwright
 
-    port, outcome = dagster_dev
+    port, outcome, _ = dagster_dev
     graphql(port, "mutation { setNuxSeen }")  # the first-visit pop-up would cover the page
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -143,5 +157,49 @@ def test_the_contact_sheet_renders_in_the_ui(dagster_dev):
             for scene in outcome.scenes:
                 caption = f"#{scene['index']} {scene['start_s']:.1f}-{scene['end_s']:.1f}s"
                 expect(dialog).to_contain_text(caption)
+        finally:
+            browser.close()
+
+
+def test_the_ui_shows_which_video_of_a_batch_failed(dagster_dev):
+    port, outcome, failed = dagster_dev
+    for asset in ["raw_videos", "scenes", "thumbnails", "embeddings", "search_index"]:
+        (node,) = graphql(port, PARTITION_STATUSES, {"asset": [asset]})["data"]["assetNodes"]
+        statuses = node["assetPartitionStatuses"]
+        assert statuses["materializedPartitions"] == [outcome.video_id], asset
+        assert statuses["failedPartitions"] == [failed.video_id], asset
+
+
+def test_the_partitions_page_shows_the_failed_video_in_chromium(dagster_dev):
+    chromium = Path(os.environ.get("HEIMDEX_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        pytest.skip(f"no browser at {chromium} (apt-get install chromium, or set HEIMDEX_CHROMIUM)")
+    from playwright.sync_api import expect, sync_playwright
+
+    port, outcome, failed = dagster_dev
+    graphql(port, "mutation { setNuxSeen }")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/assets/raw_videos?view=partitions")
+            expect(page.get_by_text(failed.video_id).first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text(outcome.video_id).first).to_be_visible()
+            page.get_by_text(failed.video_id).first.click()
+            expect(page.get_by_text("Failed").first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "dagster-partitions-one-failed.png"))
+            page.goto(f"http://127.0.0.1:{port}/runs")
+            expect(page.get_by_text("index_video").first).to_be_visible(timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / "dagster-runs-index-video.png"))
+            runs = graphql(port, "{ runsOrError { ... on Runs { results { runId } } } }")
+            (run,) = runs["data"]["runsOrError"]["results"]
+            page.goto(f"http://127.0.0.1:{port}/runs/{run['runId']}")
+            expect(page.get_by_text("1 of 2 videos failed").first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text(failed.video_id).first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "dagster-run-names-the-failed-video.png"))
         finally:
             browser.close()

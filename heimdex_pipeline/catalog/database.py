@@ -101,18 +101,29 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # Transactions are begun by us (below), not by the driver.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
     cursor.close()
 
 
+def _sqlite_begin(connection) -> None:
+    # IMMEDIATE takes the write lock up front: two processes (runs, the CLI, a sensor) then wait
+    # for each other (busy_timeout) instead of one failing with "database is locked" when a
+    # read transaction turns into a write.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def new_engine(database_url: str) -> Engine:
-    """An engine with foreign keys enforced on SQLite too."""
+    """An engine with foreign keys enforced on SQLite too, safe for several writing processes."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg2")

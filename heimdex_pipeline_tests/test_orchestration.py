@@ -1,0 +1,356 @@
+"""One job everywhere, many videos per run, and the truth about each video of a batch."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster import DagsterEventType
+
+from heimdex_pipeline.catalog.database import CatalogNotReadyError, upgrade
+from heimdex_pipeline.catalog.models import Scene, Video, VideoState
+from heimdex_pipeline.definitions import build_definitions
+from heimdex_pipeline.ingest import QUIET_RUN_CONFIG, dagster_instance, index_paths
+from heimdex_pipeline.jobs import INDEX_JOB
+from heimdex_pipeline.search import list_videos
+from heimdex_pipeline.sensors import mark_unfinished_videos_failed
+from heimdex_pipeline_tests.conftest import stores_of
+from heimdex_pipeline_tests.media_files import make_bad_inputs
+
+ASSETS = ["raw_videos", "scenes", "thumbnails", "embeddings", "search_index"]
+
+
+@pytest.fixture(scope="module")
+def batch_with_a_bad_video(sample_videos, tmp_path_factory, tiny_clip):
+    """Three good clips and one text file indexed by one `index` call: one run."""
+    from heimdex_pipeline.settings import load_settings
+
+    home = tmp_path_factory.mktemp("batch")
+    settings = load_settings(
+        {
+            "HEIMDEX_HOME": str(home),
+            "HEIMDEX_CLIP_MODEL": tiny_clip[0],
+            "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
+        }
+    )
+    bad = make_bad_inputs(home / "bad", sample_videos / "big_buck_bunny_0_30.webm")["text"]
+    inputs = [sample_videos / "bikes.mp4", bad, sample_videos / "realshort.mp4"]
+    inputs.append(sample_videos / "counter.mp4")
+    outcomes = index_paths(inputs, settings)
+    good = [o.video_id for o in outcomes if o.source != str(bad)]
+    (failed,) = [o for o in outcomes if o.source == str(bad)]
+    return settings, dagster_instance(settings), good, failed
+
+
+def test_the_cli_runs_the_index_video_job_once_for_the_whole_batch(batch_with_a_bad_video):
+    _, instance, good, _ = batch_with_a_bad_video
+    (run,) = instance.get_runs()
+    assert run.job_name == INDEX_JOB
+    assert run.tags["dagster/asset_partition_range_start"] == good[0]
+    assert run.tags["dagster/asset_partition_range_end"] == good[-1]
+    assert run.status == dg.DagsterRunStatus.FAILURE  # one of its videos failed
+
+
+def test_each_good_video_is_materialized_and_the_bad_one_is_not(batch_with_a_bad_video):
+    _, instance, good, _ = batch_with_a_bad_video
+    for asset in ASSETS:
+        assert instance.get_materialized_partitions(dg.AssetKey(asset)) == set(good), asset
+    (run,) = instance.get_runs()
+    records = instance.get_records_for_run(
+        run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    by_video: dict[str, dict] = {}
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        metadata = event.step_materialization_data.materialization.metadata
+        by_video.setdefault(event.partition, {})[event.asset_key.path[-1]] = metadata
+    # per-video metadata, not one result copied to every partition of the range
+    scene_counts = {video: by_video[video]["scenes"]["scene_count"].value for video in good}
+    assert sorted(scene_counts.values()) == [1, 1, 6]
+
+
+def test_every_check_is_evaluated_for_each_good_video(batch_with_a_bad_video):
+    _, instance, good, _ = batch_with_a_bad_video
+    (run,) = instance.get_runs()
+    records = instance.get_records_for_run(
+        run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    seen: dict[str, set[str]] = {}
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        assert evaluation.passed and evaluation.target_materialization_data is not None
+        seen.setdefault(evaluation.partition, set()).add(evaluation.check_name)
+    assert set(seen) == set(good) and all(len(names) == 5 for names in seen.values())
+
+
+def test_the_failed_video_is_named_with_its_reason_in_the_run_and_the_catalog(
+    batch_with_a_bad_video,
+):
+    settings, instance, good, failed = batch_with_a_bad_video
+    assert failed.state == "failed" and "notes.mp4" in failed.error
+    (run,) = instance.get_runs()
+    (failure,) = instance.get_records_for_run(
+        run.run_id, of_type=DagsterEventType.STEP_FAILURE
+    ).records
+    message = failure.event_log_entry.dagster_event.step_failure_data.error.message
+    assert failed.video_id in message and "notes.mp4" in message
+    assert "1 of 4 videos failed" in message and "the other 3 are done" in message
+    listing = {v.video_id: v for v in list_videos(stores_of(settings)).videos}
+    assert listing[failed.video_id].state == "failed"
+    assert "raw_videos" in listing[failed.video_id].error_text
+    assert {listing[v].state for v in good} == {"indexed"}
+
+
+def test_a_partition_added_by_hand_fails_with_an_actionable_message(make_settings):
+    settings = make_settings()
+    upgrade(settings.database_url)
+    instance = dagster_instance(settings)
+    instance.add_dynamic_partitions("videos", ["typed-in-the-ui"])
+    job = build_definitions(settings).resolve_job_def(INDEX_JOB)
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key="typed-in-the-ui",
+        run_config=QUIET_RUN_CONFIG,
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.message
+    assert "not in the catalog" in message and "heimdex delete typed-in-the-ui" in message
+
+
+def test_steps_refuse_a_catalog_behind_the_code_and_say_how_to_fix_it(make_settings):
+    settings = make_settings()
+    upgrade(settings.database_url, "0001")
+    instance = dagster_instance(settings)
+    instance.add_dynamic_partitions("videos", ["v"])
+    job = build_definitions(settings).resolve_job_def(INDEX_JOB)
+    result = job.execute_in_process(
+        instance=instance, partition_key="v", run_config=QUIET_RUN_CONFIG, raise_on_error=False
+    )
+    assert not result.success
+    errors = [
+        e.event_specific_data.error.message
+        for e in result.all_events
+        if e.event_type_value == "RESOURCE_INIT_FAILURE"
+    ]
+    assert errors and "heimdex db upgrade" in errors[0] and "0001" in errors[0]
+    with pytest.raises(CatalogNotReadyError):
+        stores_of_without_migrating(settings)
+
+
+def stores_of_without_migrating(settings):
+    from heimdex_pipeline.stores import open_stores
+
+    return open_stores(settings)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_first_upgrades_all_succeed(backend, tmp_path, request):
+    url = (
+        f"sqlite:///{tmp_path / 'race.sqlite'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    script = (
+        "import sys; from heimdex_pipeline.catalog.database import upgrade; upgrade(sys.argv[1])"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, url], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in processes]
+    assert [code for code, _ in results] == [0, 0, 0, 0], [err[-500:] for _, err in results]
+    from heimdex_pipeline.catalog.database import Catalog
+
+    Catalog(url).check_schema()
+
+
+def test_a_failed_runs_unfinished_videos_are_marked_failed_with_the_step(make_settings):
+    settings = make_settings()
+    stores = stores_of(settings)
+    instance = dagster_instance(settings)
+    with stores.catalog.session() as session:
+        for video_id, state in [("a", VideoState.PROCESSING), ("b", VideoState.INDEXED)]:
+            session.add(Video(id=video_id, source_uri=f"file:///{video_id}.mp4", title=video_id,
+                              state=state))  # fmt: skip
+    instance.add_dynamic_partitions("videos", ["a", "b"])
+    run = instance.add_run(
+        dg.DagsterRun(
+            job_name=INDEX_JOB,
+            run_id="0f1e2d3c-0000-4000-8000-000000000000",
+            tags={
+                "dagster/asset_partition_range_start": "a",
+                "dagster/asset_partition_range_end": "b",
+            },
+        )
+    )
+    marked = mark_unfinished_videos_failed(instance, stores, run, "failed", "worker lost")
+    assert marked == ["a"]
+    with stores.catalog.session() as session:
+        a, b = session.get(Video, "a"), session.get(Video, "b")
+        assert a.state is VideoState.FAILED and "run 0f1e2d3c failed: worker lost" in a.error_text
+        assert b.state is VideoState.INDEXED
+
+
+def test_the_clip_pool_lets_one_embeddings_step_run_at_a_time(sample_videos, tmp_path, tiny_clip):
+    """Two `heimdex index` processes on one instance whose `clip` pool has one slot: their
+    embeddings steps never overlap, and one of them waited for the slot."""
+    home = tmp_path / "home"
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True)
+    (dagster_home / "dagster.yaml").write_text(
+        "telemetry: {enabled: false}\nconcurrency:\n  pools:\n    default_limit: 1\n"
+    )
+    env = {
+        **os.environ,
+        "HEIMDEX_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "HEIMDEX_CLIP_MODEL": tiny_clip[0],
+        "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
+    }
+    upgrade(f"sqlite:///{home / 'catalog.sqlite'}")
+    clips = [["bikes.mp4", "counter.mp4"], ["testvideo.mp4", "chaplin.mp4"]]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "heimdex_pipeline.cli",
+                "index",
+                *(str(sample_videos / name) for name in names),
+            ],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for names in clips
+    ]
+    assert [p.wait(timeout=600) for p in processes] == [0, 0], [p.stderr.read() for p in processes]
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    instance = dg.DagsterInstance.get()
+    windows, blocked = [], 0
+    for run in instance.get_runs():
+        times = {}
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is None or event.step_key != "video_chain.embeddings":
+                continue
+            if event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+                times[event.event_type_value] = entry.timestamp
+            if "blocked by limit for pool clip" in (event.message or ""):
+                blocked += 1
+        windows.append((times["STEP_START"], times["STEP_SUCCESS"]))
+    (first, second) = sorted(windows)
+    assert first[1] <= second[0], windows
+    assert blocked >= 1 or second[0] - first[1] > 0
+
+
+def test_a_deleted_video_leaves_nothing_in_any_store(sample_videos, make_settings, run_cli):
+    settings = make_settings()
+    (outcome, other) = index_paths(
+        [sample_videos / "bikes.mp4", sample_videos / "realshort.mp4"], settings
+    )
+    result = run_cli(settings, "delete", outcome.video_id, "no-such-video")
+    assert result.returncode == 1 and "no-such-video: not found" in result.stderr
+    assert_gone(settings, outcome.video_id, other.video_id)
+
+
+def assert_gone(settings, gone: str, kept: str) -> None:
+    from heimdex_pipeline_tests.snapshots import snapshot
+
+    stores = stores_of(settings)
+    state = snapshot(stores)
+    everything = [*state["objects"], *state["frames"]]
+    assert not [key for key in everything if gone in key]
+    assert [key for key in everything if kept in key]
+    assert not [row for rows in state["tables"].values() for row in rows if row[1] == gone]
+    with stores.catalog.session() as session:
+        assert session.get(Video, gone).state is VideoState.DELETED
+        assert not session.query(Scene).filter(Scene.video_id == gone).count()
+    assert not dagster_instance(settings).has_dynamic_partition("videos", gone)
+
+
+def test_deleting_on_s3_leaves_nothing_either(
+    sample_videos, make_settings, s3_env, postgres_url, run_cli
+):
+    settings = make_settings(HEIMDEX_DATABASE_URL=postgres_url, **s3_env)
+    upgrade(settings.database_url)
+    (outcome, other) = index_paths(
+        [sample_videos / "bikes.mp4", sample_videos / "realshort.mp4"], settings
+    )
+    stores = stores_of(settings)
+    assert [i.key for i in stores.objects.list(f"inbox/{outcome.video_id}/")]
+    assert run_cli(settings, "delete", outcome.video_id).returncode == 0
+    assert_gone(settings, outcome.video_id, other.video_id)
+    assert not [i.key for i in stores.objects.list(f"inbox/{outcome.video_id}/")]
+
+
+@pytest.fixture
+def run_cli(s3_env, tiny_clip):
+    def run(settings, *args: str) -> subprocess.CompletedProcess:
+        env = {
+            **os.environ,
+            "HEIMDEX_HOME": str(settings.home),
+            "HEIMDEX_DATABASE_URL": settings.database_url,
+            "HEIMDEX_CLIP_MODEL": tiny_clip[0],
+            "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
+        }
+        env.pop("DAGSTER_HOME", None)
+        if settings.object_store_is_s3:
+            env.update(s3_env)
+        return subprocess.run(
+            [sys.executable, "-m", "heimdex_pipeline.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    return run
+
+
+def test_unloadable_weights_stop_the_run_before_any_video_is_touched(
+    sample_videos, make_settings, monkeypatch
+):
+    """A weights tag that is neither downloaded nor downloadable (no network) fails the run at
+    its start, within seconds, naming the setting; no step ran."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    settings = make_settings(HEIMDEX_CLIP_MODEL="ViT-B-32", HEIMDEX_CLIP_PRETRAINED="openai")
+    from heimdex_pipeline.clip_model import ClipLoadError
+
+    started = time.perf_counter()
+    with pytest.raises(ClipLoadError, match="HEIMDEX_CLIP_PRETRAINED"):
+        index_paths([sample_videos / "realshort.mp4"], settings)
+    assert time.perf_counter() - started < 60
+    instance = dagster_instance(settings)
+    (run,) = instance.get_runs()
+    steps = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_START).records
+    assert steps == []
+    with stores_of(settings).catalog.session() as session:
+        (video,) = session.query(Video).all()
+        assert video.state is VideoState.FAILED and "HEIMDEX_CLIP_PRETRAINED" in video.error_text
+
+
+def test_outputs_of_a_step_are_written_by_the_step_for_its_own_videos_only(
+    batch_with_a_bad_video,
+):
+    settings, _, good, failed = batch_with_a_bad_video
+    keys = [info.key for info in stores_of(settings).objects.list("")]
+    assert not [k for k in keys if failed.video_id in k]
+    (run,) = dagster_instance(settings).get_runs()
+    handoffs = {k.split("/")[1] for k in keys if k.startswith("runs/")}
+    assert handoffs == {run.run_id}, "kept for a re-execution of the failed run, and only that"
+    for video_id in good:
+        assert any(k.startswith(f"thumbnails/{video_id}/") for k in keys)
+
+
+def test_path_lists_stay_paths(tmp_path: Path):
+    from heimdex_pipeline.ingest import expand_inputs
+
+    loop = tmp_path / "loop.mp4"
+    loop.symlink_to(loop)
+    assert expand_inputs([loop, tmp_path]) == [loop]
