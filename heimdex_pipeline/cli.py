@@ -100,6 +100,24 @@ def cmd_reembed(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.complete else 1
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import dataclasses
+    import logging
+
+    import uvicorn
+
+    from heimdex_pipeline.serve.app import create_app
+
+    serve = dataclasses.replace(
+        settings.serve, host=args.host or settings.serve.host, port=args.port or settings.serve.port
+    )
+    settings = dataclasses.replace(settings, serve=serve)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    print(f"Heimdex search on http://{serve.host}:{serve.port}/ (API docs at /docs)", flush=True)
+    uvicorn.run(create_app(settings), host=serve.host, port=serve.port, access_log=False)
+    return 0
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from heimdex_pipeline.catalog.database import upgrade
 
@@ -189,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reembed_parser.set_defaults(run=cmd_reembed)
 
+    serve = commands.add_parser("serve", help="the search page and HTTP API")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.set_defaults(run=cmd_serve)
+
     db = commands.add_parser("db", help="catalog database commands")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_upgrade = db_commands.add_parser("upgrade", help="apply migrations (a deploy step)")
@@ -220,12 +243,22 @@ def explain(error: BaseException, settings: Settings | None) -> str | None:
 
         if isinstance(error, SQLAlchemyError):
             first = (str(getattr(error, "orig", error)).strip().splitlines() or [""])[0]
+            if _raised_in_dagster(error):
+                return printable(f"the Dagster instance at {settings.dagster_home} failed: {first}")
             return printable(
                 f"cannot reach the catalog database at {settings.database_url_redacted}: {first}"
             )
         where = settings.s3.endpoint if settings.s3 is not None else settings.object_store
         return printable(f"cannot reach the object store at {where}: {describe(error)}")
     return None
+
+
+def _raised_in_dagster(error: BaseException) -> bool:
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [f for f in frames if "/dagster/" in f.filename or "/heimdex_pipeline/" in f.filename]
+    return bool(ours) and "/dagster/" in ours[-1].filename
 
 
 def main(argv: Sequence[str] | None = None) -> int:

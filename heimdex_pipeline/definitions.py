@@ -37,6 +37,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             canceled_runs_fail_their_videos,
         ],
         resources=resources,
+        # Every run of the chain (index_video, a backfill, "Materialize" in the UI) is one
+        # process: CLIP loads once, and no step pays for a process of its own.
+        executor=dg.in_process_executor,
     )
 
 

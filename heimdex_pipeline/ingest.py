@@ -7,6 +7,7 @@ show in the UI afterwards under `index_video`.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import time
@@ -18,7 +19,7 @@ import dagster as dg
 from dagster import DagsterEventType
 from sqlalchemy import select
 
-from heimdex_pipeline.catalog.database import upgrade
+from heimdex_pipeline.catalog.database import Catalog, CatalogNotReadyError, upgrade
 from heimdex_pipeline.catalog.models import SearchModel, Video, VideoState
 from heimdex_pipeline.catalog.videos import (
     UnknownVideoError,
@@ -102,14 +103,24 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     if not config.exists():
         config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    return dg.DagsterInstance.get()
+    # A SQLite instance creates its tables on first use, and two processes doing it at once race
+    # (alembic_version twice): one at a time.
+    with open(settings.dagster_home / ".heimdex-instance.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return dg.DagsterInstance.get()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def prepare_catalog(settings: Settings) -> None:
     """An embedded (SQLite) catalog is migrated here, the CLI being its deployment; a server's
     is migrated by `heimdex db upgrade`, and checked."""
     if settings.database_url.startswith("sqlite"):
-        upgrade(settings.database_url)
+        try:
+            Catalog(settings.database_url).check_schema()  # the usual case: nothing to do
+        except CatalogNotReadyError:
+            upgrade(settings.database_url)
 
 
 def batches(instance: dg.DagsterInstance, video_ids: list[str], batch_size: int) -> list[list[str]]:

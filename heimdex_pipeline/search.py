@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import math
 import stat
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from heimdex_pipeline.catalog.videos import (
     videos_page,
 )
 from heimdex_pipeline.clip_model import ClipEncoder, ModelIdentity, shared_clip
+from heimdex_pipeline.keys import source_key
 from heimdex_pipeline.stores import Stores
 from heimdex_pipeline.stores.objects import ObjectStore
 from heimdex_pipeline.stores.vectors import nearest, quote
@@ -57,6 +60,7 @@ class SearchHit:
     start_s: float
     end_s: float
     thumbnail_url: str | None
+    video_url: str | None = None  # plays from the scene's start (a #t= fragment)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -142,14 +146,38 @@ def signed_url(objects: ObjectStore, key: str | None) -> str | None:
         return None
 
 
+Link = Callable[[str | None], str | None]
+
+
+def store_links(objects: ObjectStore) -> Link:
+    """URLs straight from the store (presigned, or file:// for a folder): for the CLI."""
+    return lambda key: signed_url(objects, key)
+
+
+def source_url(link: Link, objects: ObjectStore, video: Video, start_s: float = 0.0) -> str | None:
+    """Where a player fetches the video, starting at `start_s` (a media fragment)."""
+    url = link(source_key(objects, video.id, video.source_uri))
+    return f"{url}#t={start_s:.3f}" if url and start_s > 0 else url
+
+
 class Searcher:
     """Answers queries with the active model, loaded once and kept (the server keeps one)."""
 
-    def __init__(self, stores: Stores, configured: tuple[str, str] | None = None):
+    def __init__(
+        self,
+        stores: Stores,
+        configured: tuple[str, str] | None = None,
+        link: Link | None = None,
+    ):
         self.stores = stores
         self.configured = configured  # (HEIMDEX_CLIP_MODEL, HEIMDEX_CLIP_PRETRAINED)
+        self.link = link or store_links(stores.objects)
+        self._encoding = threading.Lock()  # one query at a time on the model: no oversubscription
+        self._catalog_checked = False
 
     def active(self) -> SearchModel:
+        """The model search serves; CatalogNotReadyError or NoSearchIndexError if none can."""
+        self._check_catalog()
         with self.stores.catalog.session() as session:
             model = active_model(session)
         if model is None:
@@ -158,6 +186,11 @@ class Searcher:
                 "`heimdex index PATH` (or put them under incoming/ with `dagster dev` running)."
             )
         return model
+
+    def _check_catalog(self) -> None:
+        if not self._catalog_checked:
+            self.stores.catalog.check_schema()
+            self._catalog_checked = True
 
     def encoder(self) -> ClipEncoder:
         """The active model's encoder (loaded on first use), checked to be the indexed one."""
@@ -214,24 +247,28 @@ class Searcher:
         picture = open_query_image(image) if image is not None else None
         model = self.active()
         encoder = self.encoder()
-        if picture is not None:
-            query = encoder.encode_images([picture])[0]
-        else:
-            query = encoder.encode_texts([text or ""])[0]
+        with self._encoding:
+            if picture is not None:
+                query = encoder.encode_images([picture])[0]
+            else:
+                query = encoder.encode_texts([text or ""])[0]
         table = self.stores.vectors.scenes_table(model.model_id, model.dim, create=False)
-        rows, titles = self._indexed_rows(table, query, where, offset + limit)
+        rows, videos = self._indexed_rows(table, query, where, offset + limit)
         hits = [
             SearchHit(
                 rank=rank,
                 score=round(1.0 - float(row["_distance"]), 6),
                 video_id=row["video_id"],
-                video_title=titles[row["video_id"]][0],
-                video_duration_s=titles[row["video_id"]][1],
+                video_title=videos[row["video_id"]].title,
+                video_duration_s=videos[row["video_id"]].duration_s,
                 scene_id=row["scene_id"],
                 scene_index=int(row["scene_index"]),
                 start_s=float(row["start_s"]),
                 end_s=float(row["end_s"]),
-                thumbnail_url=signed_url(self.stores.objects, row["thumbnail_key"]),
+                thumbnail_url=self.link(row["thumbnail_key"]),
+                video_url=source_url(
+                    self.link, self.stores.objects, videos[row["video_id"]], float(row["start_s"])
+                ),
             )
             for rank, row in enumerate(rows[offset : offset + limit], start=offset + 1)
         ]
@@ -246,7 +283,7 @@ class Searcher:
             with self.stores.catalog.session() as session:
                 found = videos_by_id(session, {row["video_id"] for row in rows})
             live = {
-                video_id: (video.title, video.duration_s)
+                video_id: video
                 for video_id, video in found.items()
                 if video.state is VideoState.INDEXED
             }
@@ -287,9 +324,12 @@ class VideoPage:
         }
 
 
-def list_videos(stores: Stores, limit: int = 50, offset: int = 0) -> VideoPage:
+def list_videos(
+    stores: Stores, limit: int = 50, offset: int = 0, link: Link | None = None
+) -> VideoPage:
     """A page of videos, newest first, with the total: three queries whatever the page size."""
     check_page(limit, offset)
+    link = link or store_links(stores.objects)
     with stores.catalog.session() as session:
         videos, total = videos_page(session, limit, offset)
         first_thumbnail = func.max(case((Scene.index == 0, Scene.thumbnail_key)))
@@ -310,7 +350,7 @@ def list_videos(stores: Stores, limit: int = 50, offset: int = 0) -> VideoPage:
                 scene_count=counts.get(video.id, 0),
                 error_text=video.error_text,
                 created_at=video.created_at.isoformat(),
-                thumbnail_url=signed_url(stores.objects, firsts.get(video.id)),
+                thumbnail_url=link(firsts.get(video.id)),
             )
             for video in videos
         ],
@@ -341,8 +381,9 @@ class VideoDetail:
         return {**self.video, "scenes": [s.as_dict() for s in self.scenes]}
 
 
-def video_detail(stores: Stores, video_id: str) -> VideoDetail:
+def video_detail(stores: Stores, video_id: str, link: Link | None = None) -> VideoDetail:
     """One video with every scene; LookupError if there is no such video."""
+    link = link or store_links(stores.objects)
     with stores.catalog.session() as session:
         video = session.get(Video, video_id)
         if video is None:
@@ -362,6 +403,7 @@ def video_detail(stores: Stores, video_id: str) -> VideoDetail:
             "created_at": video.created_at.isoformat(),
             "indexed_at": video.indexed_at.isoformat() if video.indexed_at else None,
             "source_uri": video.source_uri,
+            "video_url": source_url(link, stores.objects, video),
         }
     return VideoDetail(
         video=facts,
@@ -371,7 +413,7 @@ def video_detail(stores: Stores, video_id: str) -> VideoDetail:
                 index=row.index,
                 start_s=row.start_s,
                 end_s=row.end_s,
-                thumbnail_url=signed_url(stores.objects, row.thumbnail_key),
+                thumbnail_url=link(row.thumbnail_key),
             )
             for row in rows
         ],

@@ -65,6 +65,24 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """`heimdex serve`: where it listens, who may use it, what it accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_token: str | None = None
+    # How browsers reach the S3 server (presigned URLs are signed for it), when not as workers do.
+    public_endpoint: str | None = None
+    public_secure: bool | None = None
+    max_upload_bytes: int = 2 * 1024**3
+    max_image_bytes: int = 20 * 1024**2
+
+    def __repr__(self) -> str:
+        token = "set" if self.api_token else "unset"
+        return f"ServeSettings(host={self.host!r}, port={self.port}, api_token={token})"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything Heimdex reads from the environment."""
 
@@ -81,6 +99,7 @@ class Settings:
     run_batch_size: int
     step_retries: int
     step_retry_delay_s: float
+    serve: ServeSettings
     # HEIMDEX_* variables set in this process's environment: resources read them via dg.EnvVar.
     from_environment: frozenset[str] = frozenset()
 
@@ -200,6 +219,25 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
 
     dagster_home = Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve()
+    public = env.get("HEIMDEX_S3_PUBLIC_ENDPOINT") or None
+    public_secure = None
+    if public is not None and "://" in public:
+        scheme, _, public = public.partition("://")
+        if scheme not in ("http", "https") or not public or "/" in public.rstrip("/"):
+            raise SettingsError(
+                "HEIMDEX_S3_PUBLIC_ENDPOINT", env["HEIMDEX_S3_PUBLIC_ENDPOINT"],
+                "expected host:port or http(s)://host:port",
+            )  # fmt: skip
+        public, public_secure = public.rstrip("/"), scheme == "https"
+    serve = ServeSettings(
+        host=env.get("HEIMDEX_SERVE_HOST") or "127.0.0.1",
+        port=int(_number(env, "HEIMDEX_SERVE_PORT", 8080, int)),
+        api_token=env.get("HEIMDEX_API_TOKEN") or None,
+        public_endpoint=public,
+        public_secure=public_secure,
+        max_upload_bytes=int(_number(env, "HEIMDEX_MAX_UPLOAD_MB", 2048, float) * 1024**2),
+        max_image_bytes=int(_number(env, "HEIMDEX_MAX_IMAGE_MB", 20, float) * 1024**2),
+    )
     return Settings(
         home=home,
         database_url=database_url,
@@ -214,6 +252,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         run_batch_size=int(_number(env, "HEIMDEX_RUN_BATCH_SIZE", 25, int)),
         step_retries=int(_number(env, "HEIMDEX_STEP_RETRIES", 3, int, allow_zero=True)),
         step_retry_delay_s=_number(env, "HEIMDEX_STEP_RETRY_DELAY_S", 5.0, float, allow_zero=True),
+        serve=serve,
         from_environment=frozenset(
             k for k, v in env.items() if k.startswith("HEIMDEX_") and v and os.environ.get(k) == v
         ),

@@ -113,6 +113,11 @@ def test_the_production_instance_records_materializations_in_postgres(pg_env: st
         assert result.success
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        assert not instance.run_retries_retry_on_asset_or_op_failure  # bad input: never again
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_start_timeout_seconds == 300
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 8
     finally:
         instance.dispose()
     engine = create_engine(make_url(pg_env).set(drivername="postgresql+psycopg2"))

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster import DagsterEventType
+from dagster._core.instance.ref import InstanceRef
 
 from heimdex_pipeline.catalog.database import CatalogNotReadyError, upgrade
 from heimdex_pipeline.catalog.models import Scene, Video, VideoState
@@ -213,6 +214,9 @@ def test_the_clip_pool_lets_one_embeddings_step_run_at_a_time(sample_videos, tmp
         "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
     }
     upgrade(f"sqlite:///{home / 'catalog.sqlite'}")
+    # Dagster's SQLite instance creates its tables on first use, racily: make them first, as a
+    # deployment would (`dagster instance migrate`).
+    dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))).dispose()
     clips = [["bikes.mp4", "counter.mp4"], ["testvideo.mp4", "chaplin.mp4"]]
     processes = [
         subprocess.Popen(
@@ -229,7 +233,11 @@ def test_the_clip_pool_lets_one_embeddings_step_run_at_a_time(sample_videos, tmp
         )
         for names in clips
     ]
-    assert [p.wait(timeout=600) for p in processes] == [0, 0], [p.stderr.read() for p in processes]
+    codes = [p.wait(timeout=600) for p in processes]
+    errors = [
+        line for p in processes for line in p.stderr.read().splitlines() if "heimdex:" in line
+    ]
+    assert codes == [0, 0], errors
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     instance = dg.DagsterInstance.get()
     windows, blocked = [], 0

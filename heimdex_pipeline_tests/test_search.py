@@ -117,8 +117,9 @@ def test_listing_videos_takes_the_same_number_of_queries_for_any_number(library,
     settings, _, search, _ = library
     statements = []
 
-    def count(*_args, **_kwargs):
-        statements.append(1)
+    def count(_connection, _cursor, statement, *_args, **_kwargs):
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
 
     engine = search.stores.catalog.engine
     event.listen(engine, "before_cursor_execute", count)

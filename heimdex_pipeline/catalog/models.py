@@ -28,6 +28,11 @@ NAMING_CONVENTION = {
 }
 
 
+# Compared in byte order, as S3 lists keys: PostgreSQL's default collation would not be (SQLite's
+# is already), and an index serves range queries only in its column's collation.
+STORE_KEY = String(1024).with_variant(String(1024, collation="C"), "postgresql")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -57,7 +62,7 @@ class Video(Base):
     source_version: Mapped[str | None] = mapped_column(String(128))
     # The source's key in the object store when it lives there (dropped under incoming/): the
     # inbox sensor compares a page of the listing with the rows in the same key range.
-    store_key: Mapped[str | None] = mapped_column(String(1024), index=True)
+    store_key: Mapped[str | None] = mapped_column(STORE_KEY, index=True)
     # The run key under which the inbox sensor last asked for this video to be indexed: a tick
     # that sees the video again asks again only if no run carries that key.
     run_key: Mapped[str | None] = mapped_column(String(256))

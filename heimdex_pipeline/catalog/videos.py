@@ -128,13 +128,15 @@ def videos_with_store_keys(
 ) -> dict[str, Video]:
     """Videos whose source key is under `prefix`, after `after` and up to `upto` (inclusive; no
     bound when None), by key: the rows a page of the store's listing should account for."""
-    # Byte order, as S3 lists keys (PostgreSQL's default collation would not be).
+    # Byte order, as S3 lists keys (PostgreSQL's default collation would not be); a plain range
+    # on the indexed column, so a page costs the same whatever the table holds.
     key = (
         Video.store_key.collate("C")
         if session.bind.dialect.name == "postgresql"
         else Video.store_key
     )
-    query = select(Video).where(Video.store_key.startswith(prefix, autoescape=True))
+    past_prefix = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    query = select(Video).where(key >= prefix, key < past_prefix)
     if after is not None:
         query = query.where(key > after)
     if upto is not None:

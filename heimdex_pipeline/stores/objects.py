@@ -280,6 +280,20 @@ class S3ObjectStore(ObjectStore):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self._bucket_checked = False
+        self._signer = self.client
+
+    def sign_for(self, endpoint: str, secure: bool | None = None) -> None:
+        """Sign presigned URLs for `endpoint` (how browsers reach the server, when not as this
+        process does). Signing is local: no request is made to that endpoint."""
+        s3 = self.client._provider
+        credentials = s3.retrieve() if s3 is not None else None
+        self._signer = Minio(
+            endpoint,
+            access_key=credentials.access_key if credentials else None,
+            secret_key=credentials.secret_key if credentials else None,
+            secure=self.client._base_url.is_https if secure is None else secure,
+            region=self.client._base_url.region,
+        )
 
     @classmethod
     def from_url(cls, url: str, s3: S3Settings) -> S3ObjectStore:
@@ -339,7 +353,9 @@ class S3ObjectStore(ObjectStore):
             start_after=self.prefix + start_after if start_after else None,
         )
         try:
-            found = list(islice(listing, limit + 1))
+            # `limit` keys, not limit + 1: one LIST request for a page of up to 1000. A full
+            # page may be the last; the next call then gets an empty page and a None token.
+            found = list(islice(listing, limit))
         except S3Error as error:
             if error.code != "NoSuchBucket":
                 raise
@@ -350,9 +366,7 @@ class S3ObjectStore(ObjectStore):
             )
             for o in found
         ]
-        has_more = len(page) > limit
-        page = page[:limit]
-        return ObjectPage(page, page[-1].key if has_more else None)
+        return ObjectPage(page, page[-1].key if len(page) == limit else None)
 
     def delete(self, key):
         try:
@@ -370,7 +384,7 @@ class S3ObjectStore(ObjectStore):
         return len(keys)
 
     def presigned_get_url(self, key, expires=DEFAULT_URL_EXPIRY):
-        return self.client.presigned_get_object(self.bucket, self._name(key), expires=expires)
+        return self._signer.presigned_get_object(self.bucket, self._name(key), expires=expires)
 
     def uri(self, key):
         return f"s3://{self.bucket}/{self._name(key)}"

@@ -45,7 +45,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('videos', schema=None) as batch_op:
         batch_op.add_column(sa.Column('source_version', sa.String(length=128), nullable=True))
-        batch_op.add_column(sa.Column('store_key', sa.String(length=1024), nullable=True))
+        batch_op.add_column(sa.Column('store_key', sa.String(length=1024).with_variant(sa.String(length=1024, collation='C'), 'postgresql'), nullable=True))
         batch_op.add_column(sa.Column('run_key', sa.String(length=256), nullable=True))
         batch_op.create_index(batch_op.f('ix_videos_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_videos_store_key'), ['store_key'], unique=False)

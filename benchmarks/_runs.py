@@ -1,0 +1,173 @@
+"""Helpers for the orchestration benchmarks: homes, `dagster dev`, run records, short videos."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def heimdex_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEIMDEX_", "DAGSTER_"))}
+    env.update(
+        HEIMDEX_HOME=str(home),
+        DAGSTER_HOME=str(home / "dagster"),
+        HEIMDEX_CLIP_PRETRAINED="random",
+        LANCEDB_LOG="error",
+        **extra,
+    )
+    return env
+
+
+def prepare_home(home: Path, env: dict[str, str], instance_yaml: str | None = None) -> None:
+    """A fresh home: the catalog migrated, DAGSTER_HOME with its dagster.yaml."""
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    (home / "dagster" / "dagster.yaml").write_text(
+        instance_yaml or "telemetry:\n  enabled: false\n"
+    )
+    subprocess.run(
+        [PYTHON, "-m", "heimdex_pipeline.cli", "db", "upgrade"], env=env, check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def dagster_dev(env: dict[str, str], log: Path):
+    """`dagster dev` from the repository root; yields its port."""
+    port = free_port()
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            [PYTHON, "-m", "dagster", "dev", "--port", str(port), "--host", "127.0.0.1"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+            preexec_fn=_default_signals, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
+                        break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"dagster dev did not start, see {log}") from None
+                    time.sleep(1)
+            yield port
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def run_figures(instance, runs) -> dict:
+    """Wall from the first run's start to the last run's end, and the compute the steps did."""
+    records = [instance.get_run_record_by_id(run.run_id) for run in runs]
+    starts = [r.start_time for r in records if r.start_time]
+    ends = [r.end_time for r in records if r.end_time]
+    compute = 0.0
+    for run in runs:
+        for record in instance.get_records_for_run(
+            run.run_id, of_type={__import__("dagster").DagsterEventType.ASSET_MATERIALIZATION}
+        ).records:
+            metadata = record.event_log_entry.dagster_event.step_materialization_data
+            value = metadata.materialization.metadata.get("seconds")
+            compute += float(value.value) if value is not None else 0.0
+    return {
+        "runs": len(runs),
+        "wall_s": round(max(ends) - min(starts), 2) if starts and ends else None,
+        "compute_s": round(compute, 2),
+        "statuses": sorted({r.dagster_run.status.value for r in records}),
+    }
+
+
+def write_short_video(path: Path, seconds: float, cuts: int, seed: int, size=(320, 240)) -> None:
+    """A short H.264 clip of `cuts` + 1 shots: moving shapes on flat colours, 25 fps."""
+    rng = np.random.default_rng(seed)
+    frames = round(seconds * 25)
+    shot_len = frames // (cuts + 1)
+    width, height = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        background = rng.integers(0, 255, 3)
+        for number in range(frames):
+            if number and number % shot_len == 0:
+                background = rng.integers(0, 255, 3)
+            image = np.empty((height, width, 3), np.uint8)
+            image[:] = background
+            x = (number * 7) % (width - 40)
+            image[100:140, x : x + 40] = 255 - background
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def rss_peak_mb(pids: set[int]) -> float:
+    """The largest resident set among these processes, now (MB)."""
+    peak = 0.0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return peak
+
+
+def descendants(pid: int) -> set[int]:
+    found, frontier = set(), [pid]
+    while frontier:
+        current = frontier.pop()
+        children = []
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():  # any thread may fork
+                children += (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def python_path() -> str:
+    return sys.executable

@@ -1,0 +1,224 @@
+"""`heimdex serve` under load: HTTP latency of text and image queries at 10k, 100k and 1M scene
+rows, with 1 and 8 concurrent clients, the server's peak memory, and `GET /api/videos` over
+10,000 videos. Real-size ViT-B-32 with random weights (speed only); synthetic clustered vectors.
+
+    .venv/bin/python benchmarks/serve_latency.py [--rows 10000 100000 1000000] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from _common import save
+from _runs import PYTHON, free_port, heimdex_env, rss_peak_mb
+from PIL import Image
+
+WORDS = [
+    "a",
+    "man",
+    "woman",
+    "dog",
+    "cat",
+    "car",
+    "bicycle",
+    "street",
+    "beach",
+    "night",
+    "city",
+    "people",
+    "running",
+    "red",
+    "blue",
+]
+VIDEOS = 10_000
+
+
+def build_library(home: Path, rows: int) -> None:
+    """A catalog of VIDEOS indexed videos and a scenes table of `rows` vectors for the
+    ViT-B-32/random model, indexed as search_index would index it."""
+    from heimdex_pipeline.catalog.database import upgrade
+    from heimdex_pipeline.catalog.models import SearchModel, Video, VideoState, utcnow
+    from heimdex_pipeline.clip_model import load_clip
+    from heimdex_pipeline.settings import load_settings
+    from heimdex_pipeline.stores import open_stores
+    from heimdex_pipeline.stores.vectors import ensure_indexes, scenes_schema
+
+    settings = load_settings({"HEIMDEX_HOME": str(home)})
+    upgrade(settings.database_url)
+    stores = open_stores(settings)
+    identity = load_clip("ViT-B-32", "random").identity
+    with stores.catalog.session() as session:
+        session.add(SearchModel(model_id=identity.model_id, model="ViT-B-32", pretrained="random",
+                                dim=identity.dim, weights_sha256=identity.weights_sha256,
+                                activated_at=utcnow()))  # fmt: skip
+        session.add_all(
+            Video(id=f"video-{n:05d}", source_uri=f"file:///videos/video-{n:05d}.mp4",
+                  title=f"video {n}.mp4", state=VideoState.INDEXED, duration_s=60.0)
+            for n in range(VIDEOS)
+        )  # fmt: skip
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(256, identity.dim)).astype(np.float32)
+    table = stores.vectors.scenes_table(identity.model_id, identity.dim)
+    for start in range(0, rows, 100_000):
+        count = min(100_000, rows - start)
+        vectors = centres[rng.integers(0, 256, count)] + 0.3 * rng.normal(
+            size=(count, identity.dim)
+        ).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        ids = np.arange(start, start + count)
+        table.add(pa.table({
+            "scene_id": pa.array([f"scene-{i}" for i in ids]),
+            "video_id": pa.array([f"video-{i % VIDEOS:05d}" for i in ids]),
+            "scene_index": pa.array((ids // VIDEOS).astype(np.int32)),
+            "start_s": pa.array((ids // VIDEOS) * 5.0),
+            "end_s": pa.array((ids // VIDEOS) * 5.0 + 5.0),
+            "thumbnail_key": pa.array([f"thumbnails/video-{i % VIDEOS:05d}/{i}.webp" for i in ids]),
+            "model_id": pa.array([identity.model_id] * count),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), identity.dim),
+        }, schema=scenes_schema(identity.dim)))  # fmt: skip
+    started = time.perf_counter()
+    ensure_indexes(table, 10_000)
+    print(f"{rows} rows indexed in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def query_image() -> bytes:
+    buffer = io.BytesIO()
+    array = np.random.default_rng(1).integers(0, 255, (224, 398, 3), dtype=np.uint8)
+    Image.fromarray(array).save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def _multipart(image: bytes) -> tuple[bytes, str]:
+    boundary = "heimdexbench"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="q.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def load(base: str, kind: str, clients: int, seconds: float) -> list[float]:
+    """Latencies (ms) of requests from `clients` threads for `seconds`."""
+    body, content_type = _multipart(query_image())
+    rng = np.random.default_rng(clients)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        while time.monotonic() < deadline:
+            if kind == "text":
+                words = " ".join(rng.choice(WORDS, 4))
+                request = urllib.request.Request(
+                    f"{base}/api/search?limit=20&q={urllib.parse.quote(words)}"
+                )
+            elif kind == "image":
+                request = urllib.request.Request(
+                    f"{base}/api/search/image?limit=20", data=body,
+                    headers={"Content-Type": content_type},
+                )  # fmt: skip
+            else:
+                request = urllib.request.Request(f"{base}/api/videos?limit=50")
+            started = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                answer.read()
+            with lock:
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def figures(latencies: list[float]) -> dict:
+    ordered = sorted(latencies)
+    return {
+        "requests": len(ordered),
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
+    }
+
+
+def measure(rows: int, seconds: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        started = time.perf_counter()
+        build_library(home, rows)
+        built = time.perf_counter() - started
+        port = free_port()
+        env = heimdex_env(home)
+        server = subprocess.Popen(
+            [PYTHON, "-m", "heimdex_pipeline.cli", "serve", "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        peak = {"mb": 0.0}
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(0.2):
+                peak["mb"] = max(peak["mb"], rss_peak_mb({server.pid}))
+
+        threading.Thread(target=watch, daemon=True).start()
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base}/health", timeout=5) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("heimdex serve did not come up")
+                time.sleep(0.5)
+            load(base, "text", 1, 3)  # warm-up
+            result = {"rows": rows, "build_s": round(built, 1)}
+            for kind in ("text", "image"):
+                for clients in (1, 8):
+                    result[f"{kind}_{clients}_clients"] = figures(
+                        load(base, kind, clients, seconds)
+                    )
+                    print(rows, kind, clients, result[f"{kind}_{clients}_clients"], flush=True)
+            if rows == min(ARGS.rows):
+                result["videos_page_10000_videos"] = figures(load(base, "videos", 1, seconds))
+            result["server_peak_rss_mb"] = round(peak["mb"])
+            return result
+        finally:
+            stop.set()
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def main() -> None:
+    global ARGS
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--seconds", type=float, default=20)
+    ARGS = parser.parse_args()
+    results = [measure(rows, ARGS.seconds) for rows in ARGS.rows]
+    for result in results:
+        print(result)
+    save("serve_latency", {"results": results})
+
+
+if __name__ == "__main__":
+    main()

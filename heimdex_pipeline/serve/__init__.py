@@ -1,0 +1,1 @@
+"""`heimdex serve`: the search service and its web page."""
