@@ -13,10 +13,13 @@ _MANIFEST = "manifest.json"
 
 
 def pack_files(files: Mapping[str, bytes]) -> bytes:
+    """The same files give the same bytes: entries in name order, no timestamps."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
+        for name in sorted(files):
+            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.external_attr = 0o644 << 16
+            archive.writestr(entry, files[name])
     return buffer.getvalue()
 
 

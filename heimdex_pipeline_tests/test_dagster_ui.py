@@ -15,6 +15,8 @@ import pytest
 from heimdex_pipeline.ingest import index_paths
 from heimdex_pipeline.settings import load_settings
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PARTITION_STATUSES = """

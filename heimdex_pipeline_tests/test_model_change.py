@@ -12,6 +12,8 @@ from heimdex_pipeline.ingest import index_paths, reembed
 from heimdex_pipeline.search import NoSearchIndexError, Searcher
 from heimdex_pipeline_tests.conftest import stores_of
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def other_weights(tmp_path: Path, make_settings) -> str:

@@ -117,3 +117,33 @@ def test_unsafe_keys_are_refused_with_a_clear_error(store: ObjectStore, key: str
 
 def test_ordinary_keys_with_unicode_and_spaces_are_fine():
     assert validate_key("inbox/vidéo 1/source.mp4") == "inbox/vidéo 1/source.mp4"
+
+
+def test_bundles_of_the_same_files_are_the_same_bytes():
+    import time
+
+    from heimdex_pipeline.bundles import pack_files, unpack_files
+
+    files = {"b/1.jpg": b"\xff\xd8two", "a/0.jpg": b"\xff\xd8one"}
+    first = pack_files(files)
+    time.sleep(2.1)  # a zip entry's timestamp has a two-second resolution
+    assert pack_files(dict(reversed(list(files.items())))) == first
+    assert unpack_files(first) == files
+
+
+def test_local_objects_are_readable_by_others_as_the_umask_allows(tmp_path: Path):
+    import os
+
+    from heimdex_pipeline.stores.objects import FILE_MODE
+
+    store = LocalObjectStore(tmp_path / "objects")
+    store.put_bytes("thumbnails/a.webp", b"x")
+    mode = os.stat(tmp_path / "objects" / "thumbnails" / "a.webp").st_mode & 0o777
+    assert mode == FILE_MODE and mode & 0o044  # group and others may read (umask 022)
+
+
+def test_a_failed_local_write_leaves_no_temporary_file(tmp_path: Path):
+    store = LocalObjectStore(tmp_path / "objects")
+    with pytest.raises(TypeError):  # fails after the temporary file was opened
+        store.put_bytes("incoming/clip.mp4", "text, not bytes")  # type: ignore[arg-type]
+    assert [p.name for p in (tmp_path / "objects").rglob("*") if p.is_file()] == []

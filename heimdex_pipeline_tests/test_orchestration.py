@@ -21,6 +21,8 @@ from heimdex_pipeline.sensors import mark_unfinished_videos_failed
 from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.media_files import make_bad_inputs
 
+pytestmark = pytest.mark.slow
+
 ASSETS = ["raw_videos", "scenes", "thumbnails", "embeddings", "search_index"]
 
 

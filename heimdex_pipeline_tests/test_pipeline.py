@@ -20,6 +20,8 @@ from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.media_files import copy_with_name, make_bad_inputs
 from heimdex_pipeline_tests.snapshots import snapshot
 
+pytestmark = pytest.mark.slow
+
 GOOD = [
     "bikes.mp4",
     "issue-134-rotate.mp4",

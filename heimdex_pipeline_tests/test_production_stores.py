@@ -2,12 +2,16 @@
 
 import urllib.request
 
+import pytest
+
 from heimdex_pipeline.catalog.database import upgrade
 from heimdex_pipeline.ingest import index_paths
 from heimdex_pipeline.search import Searcher, list_videos
 from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.media_files import make_bad_inputs
 from heimdex_pipeline_tests.snapshots import snapshot
+
+pytestmark = pytest.mark.slow
 
 
 def test_postgres_and_s3_index_search_and_reindex_cleanly(

@@ -10,6 +10,8 @@ from heimdex_pipeline.ingest import index_paths
 from heimdex_pipeline.search import Searcher, SearchError, build_filter, list_videos
 from heimdex_pipeline_tests.conftest import stores_of
 
+pytestmark = pytest.mark.slow
+
 CLIPS = [
     "bikes.mp4",
     "movienet-test1.mp4",

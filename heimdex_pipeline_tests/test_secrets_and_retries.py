@@ -18,6 +18,8 @@ from heimdex_pipeline.ingest import dagster_instance, index_paths
 from heimdex_pipeline.settings import load_settings
 from heimdex_pipeline_tests.conftest import stores_of
 
+pytestmark = pytest.mark.slow
+
 DB_PASSWORD = "pg-Secret-4242"
 S3_ACCESS = "AKIA-Secret-1234"
 S3_SECRET = "s3-Secret-7331"

@@ -24,6 +24,8 @@ from heimdex_pipeline.serve.app import create_app
 from heimdex_pipeline.settings import load_settings
 from heimdex_pipeline_tests.conftest import stores_of
 
+pytestmark = pytest.mark.slow
+
 CLIPS = ["bikes.mp4", "testvideo.mp4", "issue-134-rotate.mp4"]
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
