@@ -180,3 +180,22 @@ def stores_of(settings: Settings) -> Stores:
 
 def s3_settings(endpoint: str) -> S3Settings:
     return S3Settings(endpoint, "testing", "testing", secure=False)
+
+
+@pytest.fixture
+def browser_page():
+    """A page of Debian's Chromium driven by Playwright (never `playwright install`)."""
+    chromium = Path(os.environ.get("HEIMDEX_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        pytest.skip(f"no browser at {chromium} (apt-get install chromium, or set HEIMDEX_CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()

@@ -127,40 +127,27 @@ def test_dagster_dev_serves_the_runs_and_the_contact_sheet(dagster_dev):
     assert "#0 0.0-1.2s" in sheet
 
 
-def test_the_contact_sheet_renders_in_the_ui(dagster_dev):
-    chromium = Path(os.environ.get("HEIMDEX_CHROMIUM", "/usr/bin/chromium"))
-    if not chromium.exists():
-        pytest.skip(f"no browser at {chromium} (apt-get install chromium, or set HEIMDEX_CHROMIUM)")
-    from playwright.sync_api import expect, sync_playwright
+def test_the_contact_sheet_renders_in_the_ui(dagster_dev, browser_page):
+    from playwright.sync_api import expect
+
+    page = browser_page
 
     port, outcome, _ = dagster_dev
     graphql(port, "mutation { setNuxSeen }")  # the first-visit pop-up would cover the page
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(
-                f"http://127.0.0.1:{port}/assets/thumbnails"
-                f"?view=events&partition={outcome.video_id}"
-            )
-            page.get_by_text("[Show Markdown]").first.click(timeout=60_000)
-            dialog = page.get_by_role("dialog")
-            expect(dialog).to_contain_text("contact_sheet")
-            expect(dialog).not_to_contain_text("<br>")  # the markup rendered, not shown as text
-            images = dialog.locator("img")
-            expect(images).to_have_count(len(outcome.scenes))
-            rendered = images.evaluate_all(
-                "all => all.map(i => [i.src.slice(0, 23), i.complete, i.naturalWidth])"
-            )
-            assert rendered == [["data:image/jpeg;base64,", True, 120]] * len(outcome.scenes)
-            for scene in outcome.scenes:
-                caption = f"#{scene['index']} {scene['start_s']:.1f}-{scene['end_s']:.1f}s"
-                expect(dialog).to_contain_text(caption)
-        finally:
-            browser.close()
+    page.goto(f"http://127.0.0.1:{port}/assets/thumbnails?view=events&partition={outcome.video_id}")
+    page.get_by_text("[Show Markdown]").first.click(timeout=60_000)
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("contact_sheet")
+    expect(dialog).not_to_contain_text("<br>")  # the markup rendered, not shown as text
+    images = dialog.locator("img")
+    expect(images).to_have_count(len(outcome.scenes))
+    rendered = images.evaluate_all(
+        "all => all.map(i => [i.src.slice(0, 23), i.complete, i.naturalWidth])"
+    )
+    assert rendered == [["data:image/jpeg;base64,", True, 120]] * len(outcome.scenes)
+    for scene in outcome.scenes:
+        caption = f"#{scene['index']} {scene['start_s']:.1f}-{scene['end_s']:.1f}s"
+        expect(dialog).to_contain_text(caption)
 
 
 def test_the_ui_shows_which_video_of_a_batch_failed(dagster_dev):
@@ -172,36 +159,26 @@ def test_the_ui_shows_which_video_of_a_batch_failed(dagster_dev):
         assert statuses["failedPartitions"] == [failed.video_id], asset
 
 
-def test_the_partitions_page_shows_the_failed_video_in_chromium(dagster_dev):
-    chromium = Path(os.environ.get("HEIMDEX_CHROMIUM", "/usr/bin/chromium"))
-    if not chromium.exists():
-        pytest.skip(f"no browser at {chromium} (apt-get install chromium, or set HEIMDEX_CHROMIUM)")
-    from playwright.sync_api import expect, sync_playwright
+def test_the_partitions_page_shows_the_failed_video_in_chromium(dagster_dev, browser_page):
+    from playwright.sync_api import expect
+
+    page = browser_page
 
     port, outcome, failed = dagster_dev
     graphql(port, "mutation { setNuxSeen }")
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/assets/raw_videos?view=partitions")
-            expect(page.get_by_text(failed.video_id).first).to_be_visible(timeout=60_000)
-            expect(page.get_by_text(outcome.video_id).first).to_be_visible()
-            page.get_by_text(failed.video_id).first.click()
-            expect(page.get_by_text("Failed").first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "dagster-partitions-one-failed.png"))
-            page.goto(f"http://127.0.0.1:{port}/runs")
-            expect(page.get_by_text("index_video").first).to_be_visible(timeout=60_000)
-            page.screenshot(path=str(ARTIFACTS / "dagster-runs-index-video.png"))
-            runs = graphql(port, "{ runsOrError { ... on Runs { results { runId } } } }")
-            (run,) = runs["data"]["runsOrError"]["results"]
-            page.goto(f"http://127.0.0.1:{port}/runs/{run['runId']}")
-            expect(page.get_by_text("1 of 2 videos failed").first).to_be_visible(timeout=60_000)
-            expect(page.get_by_text(failed.video_id).first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "dagster-run-names-the-failed-video.png"))
-        finally:
-            browser.close()
+    page.goto(f"http://127.0.0.1:{port}/assets/raw_videos?view=partitions")
+    expect(page.get_by_text(failed.video_id).first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(outcome.video_id).first).to_be_visible()
+    page.get_by_text(failed.video_id).first.click()
+    expect(page.get_by_text("Failed").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "dagster-partitions-one-failed.png"))
+    page.goto(f"http://127.0.0.1:{port}/runs")
+    expect(page.get_by_text("index_video").first).to_be_visible(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "dagster-runs-index-video.png"))
+    runs = graphql(port, "{ runsOrError { ... on Runs { results { runId } } } }")
+    (run,) = runs["data"]["runsOrError"]["results"]
+    page.goto(f"http://127.0.0.1:{port}/runs/{run['runId']}")
+    expect(page.get_by_text("1 of 2 videos failed").first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(failed.video_id).first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "dagster-run-names-the-failed-video.png"))

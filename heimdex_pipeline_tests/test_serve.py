@@ -17,7 +17,7 @@ from heimdex_pipeline.catalog.models import VideoState
 from heimdex_pipeline.catalog.videos import get_video
 from heimdex_pipeline.definitions import build_definitions
 from heimdex_pipeline.demo import frame_at
-from heimdex_pipeline.ingest import QUIET_RUN_CONFIG, index_paths
+from heimdex_pipeline.ingest import QUIET_RUN_CONFIG, dagster_instance, index_paths
 from heimdex_pipeline.jobs import INDEX_JOB
 from heimdex_pipeline.sensors import build_inbox_sensor
 from heimdex_pipeline.serve.app import create_app
@@ -180,9 +180,10 @@ def test_media_are_served_with_ranges_and_nothing_else_is(client, library):
         assert client.get(f"/media/{sneaky}").status_code == 404
 
 
-def test_an_upload_lands_in_incoming_and_the_sensor_indexes_it(library, sample_videos, tmp_path):
-    env, _, home = library
-    settings = load_settings(env)
+def test_an_upload_lands_in_incoming_and_the_sensor_indexes_it(make_settings, sample_videos):
+    settings = make_settings()
+    home = settings.home
+    stores_of(settings)  # a catalog of its own: the other tests count the library's videos
     with TestClient(create_app(settings)) as client:
         data = (sample_videos / "realshort.mp4").read_bytes()
         answer = client.post("/api/videos", files={"file": ("../../etc/My Clip!.MP4", data)})
@@ -196,7 +197,7 @@ def test_an_upload_lands_in_incoming_and_the_sensor_indexes_it(library, sample_v
         assert again["key"] == "incoming/my-clip-2.mp4"  # never over another upload
         assert client.post("/api/videos", files={"file": ("notes.txt", b"x")}).status_code == 400
         assert client.post("/api/videos", files={"file": ("empty.mp4", b"")}).status_code == 400
-        small = create_app(load_settings({**env, "HEIMDEX_MAX_UPLOAD_MB": "0.01"}))
+        small = create_app(make_settings(HEIMDEX_MAX_UPLOAD_MB="0.01"))
         with TestClient(small) as limited:
             too_big = limited.post("/api/videos", files={"file": ("big.mp4", data)})
         assert too_big.status_code == 413
@@ -205,7 +206,7 @@ def test_an_upload_lands_in_incoming_and_the_sensor_indexes_it(library, sample_v
         stores.objects.delete(again["key"])
         definitions = build_definitions(settings)
         resources = {k: definitions.resources[k] for k in ("catalog", "objects", "vectors")}
-        instance = dg.DagsterInstance.get()
+        instance = dagster_instance(settings)
         with dg.build_sensor_context(instance=instance, resources=resources) as context:
             tick = build_inbox_sensor(settings.run_batch_size)(context)
         (request,) = tick.run_requests
@@ -297,11 +298,12 @@ def live_server(library):
     thread.join(timeout=10)
 
 
-def test_the_page_finds_a_frame_shows_pictures_and_plays_from_the_scene(live_server, tmp_path):
-    chromium = Path(os.environ.get("HEIMDEX_CHROMIUM", "/usr/bin/chromium"))
-    if not chromium.exists():
-        pytest.skip(f"no browser at {chromium} (apt-get install chromium, or set HEIMDEX_CHROMIUM)")
-    from playwright.sync_api import expect, sync_playwright
+def test_the_page_finds_a_frame_shows_pictures_and_plays_from_the_scene(
+    live_server, tmp_path, browser_page
+):
+    from playwright.sync_api import expect
+
+    page = browser_page
 
     base, outcomes = live_server
     bikes = outcomes["bikes.mp4"]
@@ -310,56 +312,44 @@ def test_the_page_finds_a_frame_shows_pictures_and_plays_from_the_scene(live_ser
         Path(bikes.source), (scene["start_s"] + scene["end_s"]) / 2, tmp_path / "q.png"
     )
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            page.goto(base + "/")
-            page.fill("#q", "people riding bicycles in a street")
-            page.click("button[type=submit]")
-            expect(page.locator(".hit").first).to_be_visible(timeout=30_000)
-            scenes = sum(len(outcome.scenes) for outcome in outcomes.values())
-            assert page.locator(".hit").count() >= min(scenes, 24)
-            page.wait_for_function(
-                "[...document.querySelectorAll('.hit img')].slice(0, 5)"
-                ".every(i => i.complete && i.naturalWidth > 0)"
-            )
-            page.screenshot(path=str(ARTIFACTS / "serve-text-search.png"))
+    page.goto(base + "/")
+    page.fill("#q", "people riding bicycles in a street")
+    page.click("button[type=submit]")
+    expect(page.locator(".hit").first).to_be_visible(timeout=30_000)
+    scenes = sum(len(outcome.scenes) for outcome in outcomes.values())
+    assert page.locator(".hit").count() >= min(scenes, 24)
+    page.wait_for_function(
+        "[...document.querySelectorAll('.hit img')].slice(0, 5)"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.screenshot(path=str(ARTIFACTS / "serve-text-search.png"))
 
-            page.set_input_files("#image", str(frame))
-            expect(page.locator("#status")).to_contain_text("the picture", timeout=30_000)
-            first = page.locator(".hit").first
-            expect(first).to_have_attribute(
-                "href", f"/videos/{bikes.video_id}?t={scene['start_s']:.3f}"
-            )
-            widths = page.eval_on_selector_all(
-                ".hit img", "all => all.slice(0, 6).map(i => i.complete && i.naturalWidth)"
-            )
-            assert all(width and width > 0 for width in widths), widths
-            page.screenshot(path=str(ARTIFACTS / "serve-image-search.png"))
+    page.set_input_files("#image", str(frame))
+    expect(page.locator("#status")).to_contain_text("the picture", timeout=30_000)
+    first = page.locator(".hit").first
+    expect(first).to_have_attribute("href", f"/videos/{bikes.video_id}?t={scene['start_s']:.3f}")
+    widths = page.eval_on_selector_all(
+        ".hit img", "all => all.slice(0, 6).map(i => i.complete && i.naturalWidth)"
+    )
+    assert all(width and width > 0 for width in widths), widths
+    page.screenshot(path=str(ARTIFACTS / "serve-image-search.png"))
 
-            first.click()
-            page.wait_for_url(f"**/videos/{bikes.video_id}?t=*")
-            page.wait_for_function(
-                "document.querySelector('#player').readyState >= 1 && "
-                "document.querySelector('#player').currentTime > 0"
-            )
-            current = page.evaluate("document.querySelector('#player').currentTime")
-            assert current == pytest.approx(scene["start_s"], abs=0.05)
-            expect(page.locator(".scene")).to_have_count(len(bikes.scenes))
-            page.screenshot(path=str(ARTIFACTS / "serve-video-page.png"))
+    first.click()
+    page.wait_for_url(f"**/videos/{bikes.video_id}?t=*")
+    page.wait_for_function(
+        "document.querySelector('#player').readyState >= 1 && "
+        "document.querySelector('#player').currentTime > 0"
+    )
+    current = page.evaluate("document.querySelector('#player').currentTime")
+    assert current == pytest.approx(scene["start_s"], abs=0.05)
+    expect(page.locator(".scene")).to_have_count(len(bikes.scenes))
+    page.screenshot(path=str(ARTIFACTS / "serve-video-page.png"))
 
-            page.goto(base + "/videos")
-            expect(page.locator(".card")).to_have_count(3)
-            page.wait_for_function(
-                "[...document.querySelectorAll('.card img')]"
-                ".every(i => i.complete && i.naturalWidth > 0)"
-            )
-            page.screenshot(path=str(ARTIFACTS / "serve-videos-page.png"))
-            page.goto(base + "/upload")
-            page.screenshot(path=str(ARTIFACTS / "serve-upload-page.png"))
-        finally:
-            browser.close()
+    page.goto(base + "/videos")
+    expect(page.locator(".card")).to_have_count(3)
+    page.wait_for_function(
+        "[...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.screenshot(path=str(ARTIFACTS / "serve-videos-page.png"))
+    page.goto(base + "/upload")
+    page.screenshot(path=str(ARTIFACTS / "serve-upload-page.png"))
