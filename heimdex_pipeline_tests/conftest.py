@@ -17,6 +17,21 @@ from heimdex_pipeline.settings import S3Settings, Settings, load_settings
 from heimdex_pipeline.stores import Stores
 
 os.environ.setdefault("LANCEDB_LOG", "error")
+# No test reaches the network: the model hub is off for this process and every child process,
+# and a name lookup of anything but this machine fails the test that made it.
+os.environ["HF_HUB_OFFLINE"] = "1"
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "", None}
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _loopback_only_getaddrinfo(host, *args, **kwargs):
+    name = host.decode() if isinstance(host, bytes) else host
+    if name not in LOOPBACK_NAMES and not str(name).startswith("127."):
+        raise AssertionError(f"a test tried to reach the network: name lookup of {name!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _loopback_only_getaddrinfo
 
 TINY_CLIP_CONFIG = {
     "embed_dim": 64,
@@ -89,10 +104,22 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def s3_server_env(port: int, bucket: str, **extra: str) -> dict[str, str]:
+    """Settings that put the objects on an S3 server of the test's own at this port."""
+    return {
+        "HEIMDEX_OBJECT_STORE": f"s3://{bucket}/objects",
+        "HEIMDEX_S3_ENDPOINT": f"127.0.0.1:{port}",
+        "HEIMDEX_S3_ACCESS_KEY": "testing",
+        "HEIMDEX_S3_SECRET_KEY": "testing",
+        "HEIMDEX_S3_SECURE": "false",
+        **extra,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +127,7 @@ def s3_endpoint() -> Iterator[str]:
     """A real S3-compatible server (moto's) on loopback, for the whole session."""
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

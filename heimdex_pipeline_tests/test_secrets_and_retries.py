@@ -1,7 +1,6 @@
 """Secrets stay out of everything Dagster stores or a person sees; transient faults are retried."""
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from heimdex_pipeline.catalog.database import upgrade
 from heimdex_pipeline.definitions import build_definitions
 from heimdex_pipeline.ingest import dagster_instance, index_paths
 from heimdex_pipeline.settings import load_settings
-from heimdex_pipeline_tests.conftest import stores_of
+from heimdex_pipeline_tests.conftest import free_port, s3_server_env, stores_of
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +91,17 @@ def test_no_secret_in_the_snapshot_the_runs_or_any_command_output(secret_env, sa
         assert leaked(serialize_value(instance.get_job_snapshot(run.job_snapshot_id)), STORED) == []
         for entry in instance.all_logs(run.run_id):
             assert leaked(serialize_value(entry), STORED) == [], entry.dagster_event_type
+    # Every byte Dagster wrote (run and event databases, compute logs, the instance's files),
+    # and every object Heimdex wrote (sidecars, bundles, handoffs, vectors).
+    written = [p for p in settings.dagster_home.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".db" for p in written)
+    for path in written:
+        assert leaked(path.read_bytes().decode("latin-1"), STORED) == [], path
+    stores = stores_of(settings)
+    keys = [info.key for info in stores.objects.list("")]
+    assert any(k.startswith("sidecars/") for k in keys)
+    for key in keys:
+        assert leaked(stores.objects.get_bytes(key).decode("latin-1"), STORED) == [], key
 
 
 def test_resources_read_secrets_through_env_vars(secret_env):
@@ -99,12 +109,6 @@ def test_resources_read_secrets_through_env_vars(secret_env):
     s3 = resources["objects"].s3
     assert isinstance(s3.secret_key, dg.EnvVar) and isinstance(s3.access_key, dg.EnvVar)
     assert isinstance(resources["catalog"].database_url, dg.EnvVar)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_an_object_store_outage_is_retried_with_backoff_and_the_video_indexes(
@@ -115,17 +119,11 @@ def test_an_object_store_outage_is_retried_with_backoff_and_the_video_indexes(
     video is indexed once, with nothing left twice."""
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     settings = make_settings(
-        HEIMDEX_OBJECT_STORE=f"s3://{s3_bucket}/objects",
-        HEIMDEX_S3_ENDPOINT=f"127.0.0.1:{port}",
-        HEIMDEX_S3_ACCESS_KEY="testing",
-        HEIMDEX_S3_SECRET_KEY="testing",
-        HEIMDEX_S3_SECURE="false",
-        HEIMDEX_STEP_RETRIES="4",
-        HEIMDEX_STEP_RETRY_DELAY_S="2",
+        **s3_server_env(port, s3_bucket, HEIMDEX_STEP_RETRIES="4", HEIMDEX_STEP_RETRY_DELAY_S="2")
     )
     upgrade(settings.database_url)
     server.stop()
