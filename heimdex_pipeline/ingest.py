@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -142,13 +143,54 @@ def batches(instance: dg.DagsterInstance, video_ids: list[str], batch_size: int)
     return runs
 
 
+HOST_TAG, PID_TAG = "heimdex/host", "heimdex/pid"
+
+
 def run_tags(batch: list[str]) -> dict[str, str]:
+    """The partition tags of a run over `batch`, and which process on which host runs it (so a
+    later command can tell a run whose process is gone from one still going)."""
+    where = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     if len(batch) == 1:
-        return {"dagster/partition": batch[0]}
+        return {"dagster/partition": batch[0], **where}
     return {
         "dagster/asset_partition_range_start": batch[0],
         "dagster/asset_partition_range_end": batch[-1],
+        **where,
     }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def reap_lost_runs(instance: dg.DagsterInstance, stores: Stores) -> list[str]:
+    """Runs a command on this host started in its own process and that process is gone (killed,
+    crashed, the machine rebooted) stay STARTED forever: no daemon watches them. Fail each one,
+    and mark its unfinished videos failed, as run monitoring and the failed-runs sensor do for
+    the daemon's runs. Answers the ids of the runs reaped."""
+    host = socket.gethostname()
+    reaped = []
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+            tags={HOST_TAG: host},
+        )
+    )
+    for run in runs:
+        pid = int(run.tags.get(PID_TAG, "0") or 0)
+        if not pid or pid == os.getpid() or _alive(pid):
+            continue
+        message = f"its process ({pid} on {host}) ended without finishing it"
+        instance.report_run_failed(run, message=message)
+        mark_unfinished_videos_failed(instance, stores, run, "was lost", message)
+        reaped.append(run.run_id)
+    return reaped
 
 
 class _Progress:
@@ -230,6 +272,7 @@ def index_paths(
     prepare_catalog(settings)
     stores = open_stores(settings)
     instance = dagster_instance(settings)
+    reap_lost_runs(instance, stores)
     job = build_definitions(settings).resolve_job_def(INDEX_JOB)
 
     by_id: dict[str, Path] = {}
@@ -373,6 +416,7 @@ def reembed(settings: Settings) -> ReembedReport:
     prepare_catalog(settings)
     stores = open_stores(settings)
     instance = dagster_instance(settings)
+    reap_lost_runs(instance, stores)
     job = build_definitions(settings).resolve_job_def(REEMBED_JOB)
     with stores.catalog.session() as session:
         targets = list(session.scalars(select(Video.id).where(Video.state == VideoState.INDEXED)))
