@@ -11,7 +11,7 @@ once a cycle. What the page holds is compared with the catalog rows in the same 
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 
@@ -19,16 +19,16 @@ from heimdex_pipeline.catalog.models import Video, VideoState
 from heimdex_pipeline.catalog.videos import (
     IN_PROGRESS,
     register_video,
-    set_state,
     videos_by_id,
     videos_with_store_keys,
 )
 from heimdex_pipeline.keys import INCOMING_PREFIX
-from heimdex_pipeline.lifecycle import delete_video
+from heimdex_pipeline.lifecycle import delete_video, fail_video
 from heimdex_pipeline.partitions import videos
 from heimdex_pipeline.resources import CatalogResource, ObjectStoreResource, VectorStoreResource
 from heimdex_pipeline.stores import Stores
-from heimdex_pipeline.stores.objects import ObjectInfo
+from heimdex_pipeline.stores.objects import InvalidKeyError, ObjectInfo, validate_key
+from heimdex_pipeline.transient import describe_error_info
 from heimdex_pipeline.video_ids import file_name_of, is_video_name, video_id_for
 
 INDEX_JOB = "index_video"
@@ -64,6 +64,7 @@ class InboxChanges:
     removed: list[str]  # video ids whose source is gone
     next_cursor: InboxCursor
     scanned: int
+    refused: list[str] = field(default_factory=list)  # keys no path should be, with why
 
 
 def scan_inbox(
@@ -75,7 +76,17 @@ def scan_inbox(
     """Compare one page of `incoming/` with the catalog; register what is new (no runs yet)."""
     page = stores.objects.list_page(INCOMING_PREFIX, limit=limit, start_after=cursor.after)
     upto = page.objects[-1].key if page.next_token is not None else None
-    listed = {info.key: info for info in page.objects if is_video_name(info.key)}
+    listed: dict[str, ObjectInfo] = {}
+    refused: list[str] = []
+    for info in page.objects:
+        if not is_video_name(info.key):
+            continue
+        try:  # S3 takes keys with `..`, empty parts, backslashes or control characters
+            validate_key(info.key)
+        except InvalidKeyError as error:
+            refused.append(f"skipped {error}; rename or remove the object")
+            continue
+        listed[info.key] = info
     to_index: list[tuple[str, ObjectInfo]] = []
     with stores.catalog.session() as session:
         rows = videos_with_store_keys(session, INCOMING_PREFIX, cursor.after, upto)
@@ -91,7 +102,7 @@ def scan_inbox(
     # Never delete on a listing alone: the object must be missing when asked for directly.
     removed = [row.id for row in gone if not stores.objects.exists(row.store_key or "")]
     next_cursor = InboxCursor(after=page.next_token)  # None at the end: start over next tick
-    return InboxChanges(to_index, removed, next_cursor, len(page.objects))
+    return InboxChanges(to_index, removed, next_cursor, len(page.objects), refused)
 
 
 def _needs_run(row: Video, info: ObjectInfo, instance: dg.DagsterInstance) -> bool:
@@ -167,6 +178,8 @@ def build_inbox_sensor(batch_size: int) -> dg.SensorDefinition:
     ) -> dg.SensorResult:
         stores = Stores(catalog.catalog(), objects.store(), vectors.store())
         changes = scan_inbox(stores, InboxCursor.parse(context.cursor), context.instance)
+        for line in changes.refused:
+            context.log.warning(line)
         for video_id in changes.removed:
             delete_video(video_id, stores)
         added, by_video = _run_requests(context.instance, changes.to_index, batch_size)
@@ -181,7 +194,7 @@ def build_inbox_sensor(batch_size: int) -> dg.SensorDefinition:
             partition_requests.append(videos.build_delete_request(changes.removed))
         summary = (
             f"{changes.scanned} keys read, {len(changes.to_index)} to index, "
-            f"{len(changes.removed)} removed"
+            f"{len(changes.removed)} removed, {len(changes.refused)} refused"
         )
         return dg.SensorResult(
             run_requests=requests,
@@ -219,10 +232,27 @@ def _run_errors(instance: dg.DagsterInstance, run_id: str) -> str:
         if event is None:
             continue
         error = getattr(event.event_specific_data, "error", None)
-        message = (error.message.strip().splitlines() or [""])[0] if error else "failed"
+        message = describe_error_info(error) if error else "failed"
+        if message.startswith("Exceeded max_retries") and event.step_key:
+            message = _last_retry_cause(instance, run_id, event.step_key) or message
         where = f"step {event.step_key}" if event.step_key else "opening the resources"
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
+
+
+def _last_retry_cause(instance: dg.DagsterInstance, run_id: str, step_key: str) -> str | None:
+    """Why a step that ran out of retries kept failing: its last retried error."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
+    ).records
+    errors = [
+        r.event_log_entry.dagster_event.event_specific_data.error
+        for r in records
+        if r.event_log_entry.dagster_event.step_key == step_key
+    ]
+    if not errors or errors[-1] is None:
+        return None
+    return f"{describe_error_info(errors[-1])} (still failing after {len(errors)} retries)"
 
 
 def mark_unfinished_videos_failed(
@@ -233,12 +263,11 @@ def mark_unfinished_videos_failed(
     video that failed in a step already says why; a finished one stays indexed)."""
     video_ids = run_videos(instance, run)
     reason = f"run {run.run_id[:8]} {how}: {_run_errors(instance, run.run_id) or message}"
-    marked = []
     with stores.catalog.session() as session:
-        for video_id, row in videos_by_id(session, video_ids).items():
-            if row.state in IN_PROGRESS:
-                set_state(session, video_id, VideoState.FAILED, reason[:2000])
-                marked.append(video_id)
+        rows = videos_by_id(session, video_ids)
+        marked = [video_id for video_id, row in rows.items() if row.state in IN_PROGRESS]
+    for video_id in marked:  # nothing half-made stays where it can be reached
+        fail_video(video_id, stores, reason[:2000])
     return marked
 
 

@@ -58,3 +58,38 @@ def describe(error: BaseException) -> str:
     if root is not error:
         text += f" (caused by {type(root).__name__}: {root})"
     return " ".join(text.split())[:600]
+
+
+_ENDPOINT = re.compile(
+    r"host='([^']+)', port=(\d+)"  # urllib3 (the object store)
+    r'|connection to server at "([^"]+)", port (\d+)'  # psycopg2 (PostgreSQL)
+)
+_NO_MESSAGE = re.compile(r"^[\w.]+:\s*(\(\))?\s*$")  # e.g. "sqlalchemy.exc.InvalidatePoolError: ()"
+_UNREACHABLE = re.compile(
+    r"Connection refused|NewConnectionError|Max retries exceeded|timed out"
+    r"|Name or service not known"
+)
+
+
+def describe_error_info(info) -> str:
+    """One line from an error Dagster recorded (a `SerializableErrorInfo`, with its causes): a
+    service that could not be reached is named with its address; else the first line of the
+    error and of its root cause."""
+    lines = []
+    node = info
+    while node is not None and len(lines) < 20:
+        line = " ".join((node.message or "").strip().splitlines()[:1])
+        if line and not _NO_MESSAGE.match(line):
+            lines.append(line)
+        node = node.cause or node.context
+    text = " ".join(lines)
+    endpoint = _ENDPOINT.search(text)
+    unreachable = _UNREACHABLE.search(text)
+    if endpoint and unreachable:
+        reason = "connection refused" if "refused" in text else unreachable.group(0).lower()
+        host, port = endpoint.group(1) or endpoint.group(3), endpoint.group(2) or endpoint.group(4)
+        return f"the service at {host}:{port} is unreachable ({reason})"
+    if not lines:
+        return "failed"
+    first, root = lines[0], lines[-1]
+    return (first if root == first else f"{first} (caused by {root})")[:600]

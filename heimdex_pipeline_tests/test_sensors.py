@@ -1,5 +1,7 @@
 """The inbox sensor, evaluated without a daemon: new, changed and removed videos, its cursor."""
 
+import urllib.parse
+import urllib.request
 import uuid
 
 import dagster as dg
@@ -153,3 +155,49 @@ def test_a_removed_object_deletes_its_video_everywhere(inbox, sample_videos):
     assert [k for k in everything if keep in k]
     with stores.catalog.session() as session:
         assert get_video(session, gone).state is VideoState.DELETED
+
+
+HOSTILE_KEYS = [
+    "incoming/../escape.mp4",
+    "incoming/./dot.mp4",
+    "incoming//double.mp4",
+    "incoming/back\\slash.mp4",
+    "incoming/tab\there.mp4",
+]
+
+
+def test_hostile_keys_in_incoming_are_refused_and_the_rest_indexes(
+    make_settings, s3_env, sample_videos
+):
+    """Keys that S3 accepts but no path should ever be (`..`, `.`, empty parts, backslashes,
+    control characters), written straight to the bucket: the tick skips each, naming it and the
+    reason, and registers nothing for it; the good video beside them is indexed."""
+    settings = make_settings(**s3_env)
+    stores = stores_of(settings)
+    stores.objects.put_file("incoming/good.mp4", sample_videos / "realshort.mp4")
+    data = (sample_videos / "realshort.mp4").read_bytes()
+    for key in HOSTILE_KEYS:  # the minio client refuses these names: a raw PUT does not
+        name = urllib.parse.quote(stores.objects.prefix + key, safe="/")
+        url = f"http://{s3_env['HEIMDEX_S3_ENDPOINT']}/{stores.objects.bucket}/{name}"
+        headers = {"Content-Type": "application/octet-stream"}
+        request = urllib.request.Request(url, data=data, method="PUT", headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+    listed = {info.key for info in stores.objects.list_page("incoming/").objects}
+    assert set(HOSTILE_KEYS) <= listed  # the bucket really holds them
+    instance = dg.DagsterInstance.ephemeral()
+    result = tick(settings, instance)
+    apply(instance, result)
+    (request,) = result.run_requests
+    assert request.partition_key and request.partition_key.startswith("good-")
+    refused = scan_inbox(stores, InboxCursor.parse(None), instance).refused  # the tick's warnings
+    assert len(refused) == len(HOSTILE_KEYS)
+    for key, line in zip(sorted(HOSTILE_KEYS), refused, strict=True):
+        assert repr(key) in line and "rename or remove" in line
+    with stores.catalog.session() as session:
+        from heimdex_pipeline.catalog.models import Video
+
+        assert [v.title for v in session.query(Video)] == ["good.mp4"]
+    assert run(settings, instance, request).success
+    result = tick(settings, instance)  # the wrapped listing comes back to them: still refused
+    assert not result.run_requests
