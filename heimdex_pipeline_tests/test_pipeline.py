@@ -156,6 +156,85 @@ def test_all_steps_together_decode_at_most_twice_the_frames(indexed):
         assert outcome.frame_count <= outcome.frames_decoded <= 2 * outcome.frame_count, name
 
 
+class _CountingContainer:
+    """A real PyAV container that counts the frames its decoder hands out."""
+
+    def __init__(self, container, counts: dict[str, int], name: str):
+        self._container, self._counts, self._name = container, counts, name
+
+    def __getattr__(self, attribute):
+        return getattr(self._container, attribute)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._container.close()
+
+    def decode(self, *args, **kwargs):
+        for frame in self._container.decode(*args, **kwargs):
+            self._counts[self._name] = self._counts.get(self._name, 0) + 1
+            yield frame
+
+
+def test_the_decode_budget_counted_at_the_decoder(sample_videos, make_settings, monkeypatch):
+    """Every frame any step decodes, counted by wrapping PyAV's decoder: at most twice the
+    video's frames in all, and exactly what the steps report."""
+    import av
+
+    counts: dict[str, int] = {}
+    real_open = av.open
+
+    def counting_open(path, *args, **kwargs):
+        name = Path(str(path)).parent.name  # the inbox copy sits under the video's id
+        return _CountingContainer(real_open(path, *args, **kwargs), counts, name)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    settings = make_settings()
+    outcomes = index_paths([sample_videos / name for name in GOOD[:3]], settings)
+    for outcome in outcomes:
+        assert outcome.state == "indexed", outcome.error
+        counted = counts[outcome.video_id]
+        assert outcome.frame_count <= counted <= 2 * outcome.frame_count, outcome.source
+        assert counted == outcome.frames_decoded, outcome.source
+
+
+README_METADATA = {  # "Each materialization carries the numbers a person checks" (README)
+    "raw_videos": {"duration_s", "frame_count", "fps", "codec", "frames_decoded", "seconds"},
+    "scenes": {"scene_count", "cut_count", "cuts_s", "frames_decoded", "detector", "seconds"},
+    "thumbnails": {"thumbnail_count", "contact_sheet", "seconds"},
+    "embeddings": {"vector_count", "model", "pretrained", "model_id", "random_weights", "seconds"},
+    "search_index": {"table", "rows_for_video", "random_weights", "seconds"},
+}
+
+
+def test_each_materialization_carries_the_metadata_the_readme_lists(indexed):
+    settings, outcomes, _ = indexed
+    instance = dagster_instance(settings)
+    outcome = outcomes[GOOD[0]]
+    for asset, keys in README_METADATA.items():
+        (record,) = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(asset), asset_partitions=[outcome.video_id]
+            ),
+            limit=1,
+        ).records
+        metadata = record.asset_materialization.metadata
+        assert keys <= set(metadata), (asset, keys - set(metadata))
+    scenes = (
+        instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("scenes"), asset_partitions=[outcome.video_id]
+            ),
+            limit=1,
+        )
+        .records[0]
+        .asset_materialization.metadata
+    )
+    assert scenes["scene_count"].value == len(outcome.scenes)
+    assert scenes["cut_count"].value == len(outcome.scenes) - 1
+
+
 def test_every_asset_check_ran_and_passed_for_every_good_video(indexed):
     settings, outcomes, _ = indexed
     instance = dagster_instance(settings)
@@ -180,7 +259,7 @@ def test_sidecars_describe_their_scene_and_detector(indexed):
     sidecar = json.loads(store.get_bytes(f"sidecars/{video_id}/{scene['scene_id']}.json"))
     assert sidecar["scene_id"] == scene["scene_id"] and sidecar["index"] == 2
     assert sidecar["start_s"] == pytest.approx(scene["start_s"], abs=1e-6)
-    assert sidecar["detector"]["detector"] == "ContentDetector"
+    assert sidecar["detector"]["detector"] == "fused" and "gradual_hash" in sidecar["detector"]
     assert {"schema_version", "pipeline_version", "start_frame", "end_frame"} <= set(sidecar)
 
 
@@ -284,3 +363,32 @@ def test_switching_the_model_builds_a_separate_table(sample_videos, make_setting
     assert all(len(rows) == 1 for rows in tables.values())
     with stores_of(switched).catalog.session() as session:
         assert session.scalars(select(Scene)).all()
+
+
+def test_transnetv2_is_a_setting_recorded_in_the_sidecars_and_the_metadata(
+    sample_videos, make_settings, cuts
+):
+    """HEIMDEX_SHOT_DETECTOR=transnetv2 runs the network on the decode pass's frames; the scenes'
+    sidecars and the `scenes` materialization say which detector made them."""
+    settings = make_settings(HEIMDEX_SHOT_DETECTOR="transnetv2")
+    (outcome,) = index_paths([sample_videos / "bikes.mp4"], settings)
+    assert outcome.state == "indexed", outcome.error
+    starts = [scene["start_s"] for scene in outcome.scenes][1:]
+    truth = cuts["bikes.mp4"]["cuts_s"]
+    found = sum(any(abs(s - t) <= 2 / 25 + 1e-3 for s in starts) for t in truth)
+    assert found >= len(truth) - 1, (starts, truth)  # the network finds the cuts
+    stores = stores_of(settings)
+    key = f"sidecars/{outcome.video_id}/{outcome.scenes[0]['scene_id']}.json"
+    sidecar = json.loads(stores.objects.get_bytes(key))
+    assert sidecar["detector"]["detector"] == "transnetv2"
+    (record,) = (
+        dagster_instance(settings)
+        .fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("scenes"), asset_partitions=[outcome.video_id]
+            ),
+            limit=1,
+        )
+        .records
+    )
+    assert record.asset_materialization.metadata["detector"].value["detector"] == "transnetv2"
