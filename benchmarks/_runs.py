@@ -10,8 +10,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
@@ -33,8 +35,8 @@ def heimdex_env(home: Path, **extra: str) -> dict[str, str]:
         DAGSTER_HOME=str(home / "dagster"),
         HEIMDEX_CLIP_PRETRAINED="random",
         LANCEDB_LOG="error",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -55,9 +57,28 @@ def _default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+BACKFILL = """
+mutation ($partitions: [String!]!) {
+  launchPartitionBackfill(backfillParams: {partitionNames: $partitions, selector: {
+      partitionSetName: "index_video_partition_set",
+      repositorySelector: {repositoryName: "__repository__",
+                           repositoryLocationName: "heimdex_pipeline"}}}) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+class DevServer(NamedTuple):
+    port: int
+    pid: int  # the `dagster dev` process; runs and servers are its descendants
+
+
 @contextmanager
-def dagster_dev(env: dict[str, str], log: Path):
-    """`dagster dev` from the repository root; yields its port."""
+def dagster_dev(env: dict[str, str], log: Path) -> Iterator[DevServer]:
+    """`dagster dev` from the repository root."""
     port = free_port()
     with open(log, "w") as output:
         process = subprocess.Popen(
@@ -75,7 +96,7 @@ def dagster_dev(env: dict[str, str], log: Path):
                     if process.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError(f"dagster dev did not start, see {log}") from None
                     time.sleep(1)
-            yield port
+            yield DevServer(port, process.pid)
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             try:
@@ -139,30 +160,37 @@ def write_short_video(path: Path, seconds: float, cuts: int, seed: int, size=(32
             container.mux(packet)
 
 
+def rss_mb(pid: int) -> float:
+    """The process's resident set now (MB); 0 if it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    return sum(
+        int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")
+    )
+
+
 def rss_peak_mb(pids: set[int]) -> float:
     """The largest resident set among these processes, now (MB)."""
-    peak = 0.0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    peak = max(peak, int(line.split()[1]) / 1024)
-        except OSError:
-            continue
-    return peak
+    return max((rss_mb(pid) for pid in pids), default=0.0)
+
+
+def children(pid: int) -> set[int]:
+    """The process's direct children (any of its threads may have forked them)."""
+    found: set[int] = set()
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found |= {int(c) for c in (task / "children").read_text().split()}
+    except OSError:
+        pass
+    return found
 
 
 def descendants(pid: int) -> set[int]:
     found, frontier = set(), [pid]
     while frontier:
-        current = frontier.pop()
-        children = []
-        try:
-            for task in Path(f"/proc/{current}/task").iterdir():  # any thread may fork
-                children += (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
+        for child in children(frontier.pop()):
             if child not in found:
                 found.add(child)
                 frontier.append(child)

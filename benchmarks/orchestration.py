@@ -23,6 +23,7 @@ from pathlib import Path
 
 from _common import clips, sample_videos, save
 from _runs import (
+    BACKFILL,
     PYTHON,
     ROOT,
     dagster_dev,
@@ -142,20 +143,6 @@ def _indexed(env: dict[str, str]) -> int:
 
 # A backfill of the index_video job over every partition (what its Partitions page launches):
 # Dagster splits it by the chain's BackfillPolicy into ranged runs of index_video.
-BACKFILL = """
-mutation ($partitions: [String!]!) {
-  launchPartitionBackfill(backfillParams: {partitionNames: $partitions, selector: {
-      partitionSetName: "index_video_partition_set",
-      repositorySelector: {repositoryName: "__repository__",
-                           repositoryLocationName: "heimdex_pipeline"}}}) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}
-"""
-
-
 def _pg_database(name: str) -> str:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -223,10 +210,11 @@ def bench_backfill(count: int, batches: list[int]) -> dict:
             os.environ.update({k: v for k, v in env.items() if k.startswith("HEIMDEX_DAGSTER_PG")})
             prepare_home(home, env, (ROOT / "deploy" / "dagster.yaml").read_text())
             ids = _register(env, videos)
-            with dagster_dev(env, Path(tmp) / f"dagster-dev-{batch}.log") as port:
+            with dagster_dev(env, Path(tmp) / f"dagster-dev-{batch}.log") as dev:
+                port = dev.port
                 peak, stop = {"mb": 0.0}, threading.Event()
                 watcher = threading.Thread(
-                    target=_watch_memory, args=(_dev_pid(port), peak, stop), daemon=True
+                    target=_watch_memory, args=(dev.pid, peak, stop), daemon=True
                 )
                 watcher.start()
                 started = time.time()
@@ -274,20 +262,6 @@ def _watch_memory(root: int, peak: dict[str, float], stop: threading.Event) -> N
     """The largest resident set of any process under `root` (run workers, CLIP workers)."""
     while not stop.wait(0.5):
         peak["mb"] = max(peak["mb"], rss_peak_mb(descendants(root)))
-
-
-def _dev_pid(port: int) -> int:
-    """The pid of the `dagster dev` listening on this port's process group leader."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            command = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"dev" in command and str(port).encode() in command:
-            return int(proc.name)
-    raise RuntimeError("dagster dev not found")
 
 
 def bench_tick(counts: list[int]) -> dict:

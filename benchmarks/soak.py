@@ -1,0 +1,340 @@
+"""Soak: many generated videos (and a few bad ones) dropped into `incoming/` on an S3 server while
+`dagster dev` runs on a PostgreSQL instance; optionally PostgreSQL restarted while runs are in
+flight. Then an audit: the catalog, the objects and the vector table must agree exactly.
+
+    .venv/bin/python benchmarks/soak.py --videos 200 --bad 5           # the README's figures
+    .venv/bin/python benchmarks/soak.py --videos 40 --restart-postgres
+
+`heimdex_pipeline_tests/test_soak.py` runs a small count of the same, with the restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks._common import save
+from benchmarks._postgres import private_postgres
+from benchmarks._runs import (
+    BACKFILL,
+    ROOT,
+    children,
+    dagster_dev,
+    descendants,
+    free_port,
+    graphql,
+    heimdex_env,
+    prepare_home,
+    rss_mb,
+    write_short_video,
+)
+
+BAD_INPUTS = {
+    "bad-garbage.mp4": b"this is not a video\n" * 200,
+    "bad-empty.mp4": b"",
+    "bad-truncated.mp4": None,  # the first 3 kB of a good clip
+    "bad-text.webm": b"<html>an error page saved as a video</html>\n" * 20,
+    "bad-zeros.mkv": bytes(64_000),
+}
+
+
+@dataclass
+class SoakResult:
+    videos: int
+    bad: int
+    wall_s: float = 0.0
+    runs_launched: int = 0
+    sensor_runs: int = 0
+    run_retries: int = 0
+    reruns: int = 0
+    peak_run_rss_mb: float = 0.0
+    indexed: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    taken_twice: list[str] = field(default_factory=list)
+    never_taken: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    postgres_restarted_at_s: float | None = None
+    failed_by_restart: list[str] = field(default_factory=list)
+    rerun: list[str] = field(default_factory=list)
+
+
+def make_videos(folder: Path, count: int, bad: int) -> tuple[list[Path], list[Path]]:
+    """`count` short generated clips (1 or 2 cuts, 2 or 3 s) and `bad` broken files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = []
+    for number in range(count):
+        path = folder / f"soak-{number:04d}.mp4"
+        write_short_video(path, 2.0 + number % 2, cuts=1 + number % 2, seed=number, size=(160, 120))
+        good.append(path)
+    broken = []
+    for name, data in list(BAD_INPUTS.items())[:bad]:
+        path = folder / name
+        path.write_bytes(data if data is not None else good[0].read_bytes()[:3000])
+        broken.append(path)
+    return good, broken
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _run_tree_peak(root: int, peak: dict[str, float], stop: threading.Event) -> None:
+    """The largest resident set of one run: under `dagster dev` the code location's gRPC server
+    starts each run in a spawned process, with the run's CLIP worker under it."""
+    while not stop.wait(0.5):
+        for server in descendants(root):
+            if b"grpc" not in _cmdline(server):
+                continue
+            for run in children(server):
+                if b"spawn_main" in _cmdline(run):
+                    tree = {run} | descendants(run)
+                    peak["mb"] = max(peak["mb"], sum(rss_mb(pid) for pid in tree))
+
+
+def audit(settings) -> list[str]:
+    """Where the catalog, the objects and the vector table disagree (empty: they agree)."""
+    from sqlalchemy import select
+
+    from heimdex_pipeline.catalog.models import Scene, Video, VideoState
+    from heimdex_pipeline.keys import DERIVED_PREFIXES
+    from heimdex_pipeline.stores import open_stores
+
+    stores = open_stores(settings)
+    problems = []
+    with stores.catalog.session() as session:
+        videos = {v.id: v.state for v in session.scalars(select(Video))}
+        scenes: dict[str, set[str]] = {}
+        for scene in session.scalars(select(Scene)):
+            scenes.setdefault(scene.video_id, set()).add(scene.id)
+    objects: dict[tuple[str, str], set[str]] = {}
+    for prefix in DERIVED_PREFIXES:
+        for info in stores.objects.list(f"{prefix}/"):
+            video_id, name = info.key.split("/")[1], info.key.split("/")[-1]
+            objects.setdefault((prefix, video_id), set()).add(name.rsplit(".", 1)[0])
+    rows: dict[str, list[str]] = {}
+    for name in stores.vectors.scenes_tables():
+        table = stores.vectors.db.open_table(name)
+        for row in table.search().select(["scene_id", "video_id"]).limit(None).to_list():
+            rows.setdefault(row["video_id"], []).append(row["scene_id"])
+    for video_id, state in videos.items():
+        mine = scenes.get(video_id, set())
+        if state is VideoState.INDEXED:
+            if not mine:
+                problems.append(f"{video_id}: indexed with no scenes")
+            for prefix in ("sidecars", "thumbnails"):
+                if objects.get((prefix, video_id), set()) != mine:
+                    problems.append(f"{video_id}: {prefix} do not match its scenes")
+            stored = rows.get(video_id, [])
+            if sorted(stored) != sorted(mine):
+                problems.append(f"{video_id}: {len(stored)} vector rows for {len(mine)} scenes")
+        else:
+            leftovers = [p for p in DERIVED_PREFIXES if (p, video_id) in objects]
+            if mine or leftovers or rows.get(video_id):
+                problems.append(f"{video_id} ({state.value}): outputs left: {leftovers}")
+    strangers = {v for _, v in objects} | set(rows) | set(scenes)
+    problems += [f"{v}: outputs of an unknown video" for v in sorted(strangers - set(videos))]
+    return problems
+
+
+def soak(
+    videos: int,
+    bad: int,
+    clip_model: str,
+    clip_pretrained: str,
+    batch_size: int = 25,
+    restart_postgres: bool = False,
+    step_retries: int = 3,
+    timeout_s: float = 3600,
+    workdir: Path | None = None,
+) -> SoakResult:
+    import dagster as dg
+    from moto.server import ThreadedMotoServer
+
+    from heimdex_pipeline.catalog.models import VideoState
+    from heimdex_pipeline.catalog.videos import videos_by_id
+    from heimdex_pipeline.sensors import run_videos
+    from heimdex_pipeline.settings import load_settings
+    from heimdex_pipeline.stores import open_stores
+    from heimdex_pipeline.video_ids import video_id_for
+
+    result = SoakResult(videos=videos, bad=bad)
+    work = Path(workdir or tempfile.mkdtemp(prefix="heimdex-soak-"))
+    good, broken = make_videos(work / "videos", videos, bad)
+    s3_port = free_port()
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
+    s3.start()
+    try:
+        with private_postgres() as pg:
+            home = work / "home"
+            instance_pg = {
+                "HEIMDEX_DAGSTER_PG_HOST": "127.0.0.1",
+                "HEIMDEX_DAGSTER_PG_PORT": str(pg.port),
+                "HEIMDEX_DAGSTER_PG_USER": "postgres",
+                "HEIMDEX_DAGSTER_PG_PASSWORD": "",
+                "HEIMDEX_DAGSTER_PG_DB": "dagster",
+            }
+            pg.create_database("dagster")
+            env = heimdex_env(
+                home,
+                HEIMDEX_DATABASE_URL=pg.create_database("heimdex"),
+                HEIMDEX_OBJECT_STORE="s3://soak/objects",
+                HEIMDEX_LANCEDB_URI="s3://soak/lancedb",
+                HEIMDEX_S3_ENDPOINT=f"127.0.0.1:{s3_port}",
+                HEIMDEX_S3_ACCESS_KEY="soak",
+                HEIMDEX_S3_SECRET_KEY="soak-secret",
+                HEIMDEX_S3_SECURE="false",
+                HEIMDEX_CLIP_MODEL=clip_model,
+                HEIMDEX_CLIP_PRETRAINED=clip_pretrained,
+                HEIMDEX_RUN_BATCH_SIZE=str(batch_size),
+                HEIMDEX_STEP_RETRIES=str(step_retries),
+                HEIMDEX_STEP_RETRY_DELAY_S="2",
+                **instance_pg,
+            )
+            os.environ.update(instance_pg)
+            prepare_home(home, env, (ROOT / "deploy" / "dagster.yaml").read_text())
+            settings = load_settings({k: v for k, v in env.items() if k.startswith("HEIMDEX_")})
+            stores = open_stores(settings)
+            instance = dg.DagsterInstance.from_config(str(home / "dagster"))
+            ids = {}
+            with dagster_dev(env, work / "dagster-dev.log") as dev:
+                peak, stop = {"mb": 0.0}, threading.Event()
+                threading.Thread(
+                    target=_run_tree_peak, args=(dev.pid, peak, stop), daemon=True
+                ).start()
+                for path in [*good, *broken]:
+                    key = f"incoming/{path.name}"
+                    stores.objects.put_file(key, path)
+                    ids[video_id_for(stores.objects.uri(key))] = path
+                dropped = time.time()
+                if restart_postgres:
+                    while time.time() - dropped < timeout_s:
+                        started = instance.get_runs(
+                            filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+                        )
+                        if started:
+                            time.sleep(3)  # well inside the first run's steps
+                            pg.restart()
+                            result.postgres_restarted_at_s = round(time.time() - dropped, 1)
+                            break
+                        time.sleep(0.5)
+
+                def settled() -> bool:
+                    with stores.catalog.session() as session:
+                        rows = videos_by_id(session, list(ids))
+                    if len(rows) < len(ids):
+                        return False
+                    if any(
+                        r.state not in (VideoState.INDEXED, VideoState.FAILED)
+                        for r in rows.values()
+                    ):
+                        return False
+                    busy = instance.get_runs(
+                        filters=dg.RunsFilter(
+                            statuses=[
+                                dg.DagsterRunStatus.QUEUED,
+                                dg.DagsterRunStatus.NOT_STARTED,
+                                dg.DagsterRunStatus.STARTING,
+                                dg.DagsterRunStatus.STARTED,
+                            ]
+                        )
+                    )
+                    return not busy
+
+                while not settled():
+                    if time.time() - dropped > timeout_s:
+                        raise TimeoutError(f"the soak did not settle in {timeout_s} s")
+                    time.sleep(2)
+                result.wall_s = round(time.time() - dropped, 1)
+
+                bad_ids = {video_id_for(stores.objects.uri(f"incoming/{p.name}")) for p in broken}
+                with stores.catalog.session() as session:
+                    rows = videos_by_id(session, list(ids))
+                    failed = sorted(v for v, r in rows.items() if r.state is VideoState.FAILED)
+                result.failed_by_restart = [v for v in failed if v not in bad_ids]
+                if result.failed_by_restart:
+                    # what an operator does after an outage: run every failed video again (bad
+                    # input fails again, naming itself); the harness does not pick the good ones
+                    result.rerun = failed
+                    answer = graphql(dev.port, BACKFILL, {"partitions": failed})
+                    answer = answer["data"]["launchPartitionBackfill"]
+                    assert answer["__typename"] == "LaunchBackfillSuccess", answer
+                    # the daemon launches the backfill's runs later: until then nothing is busy
+                    backfill_id = answer["backfillId"]
+                    while instance.get_backfill(backfill_id).status.value == "REQUESTED":
+                        if time.time() - dropped > timeout_s:
+                            raise TimeoutError("the re-run was never launched")
+                        time.sleep(1)
+                    while not settled():
+                        if time.time() - dropped > timeout_s:
+                            raise TimeoutError("the re-run did not settle")
+                        time.sleep(2)
+                stop.set()
+
+            runs = instance.get_runs()
+            result.runs_launched = len(runs)
+            sensor_runs = [
+                r for r in runs
+                if r.tags.get("dagster/sensor_name") == "inbox_sensor"
+                and "dagster/parent_run_id" not in r.tags
+            ]  # fmt: skip
+            result.sensor_runs = len(sensor_runs)
+            result.run_retries = sum("dagster/parent_run_id" in r.tags for r in runs)
+            result.reruns = sum("dagster/backfill" in r.tags for r in runs)
+            taken: dict[str, int] = {}
+            for run in sensor_runs:
+                for video_id in run_videos(instance, run):
+                    taken[video_id] = taken.get(video_id, 0) + 1
+            result.taken_twice = sorted(v for v, n in taken.items() if n > 1)
+            result.never_taken = sorted(set(ids) - set(taken))
+            with stores.catalog.session() as session:
+                rows = videos_by_id(session, list(ids))
+            result.indexed = sum(r.state is VideoState.INDEXED for r in rows.values())
+            result.failed = {
+                ids[v].name: r.error_text or ""
+                for v, r in rows.items()
+                if r.state is VideoState.FAILED
+            }
+            result.peak_run_rss_mb = round(peak["mb"])
+            result.mismatches = audit(settings)
+            instance.dispose()
+    finally:
+        s3.stop()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--videos", type=int, default=200)
+    parser.add_argument("--bad", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument("--restart-postgres", action="store_true")
+    parser.add_argument("--step-retries", type=int, default=3)
+    parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--pretrained", default="random")
+    args = parser.parse_args()
+    started = time.time()
+    result = soak(
+        args.videos,
+        args.bad,
+        args.model,
+        args.pretrained,
+        args.batch,
+        args.restart_postgres,
+        args.step_retries,
+    )
+    figures = {**result.__dict__, "total_s": round(time.time() - started, 1)}
+    print(json.dumps(figures, indent=2))
+    save(f"soak-{args.videos}", figures)
+
+
+if __name__ == "__main__":
+    main()
