@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from heimdex_pipeline.media.detector_names import DEFAULT_DETECTOR, DETECTORS
+
 # Values that must never be echoed: in errors, logs, metadata or command output.
 SECRET_VARIABLES = frozenset(
     {"HEIMDEX_S3_SECRET_KEY", "HEIMDEX_S3_ACCESS_KEY", "HEIMDEX_API_TOKEN"}
@@ -95,6 +97,7 @@ class Settings:
     clip_pretrained: str
     dagster_home: Path
     max_scene_s: float
+    shot_detector: str
     vector_index_min_rows: int
     run_batch_size: int
     step_retries: int
@@ -133,6 +136,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise SettingsError(name, raw, "expected true or false")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(name) or default
+    if raw not in allowed:
+        raise SettingsError(name, raw, f"expected one of {', '.join(allowed)}")
+    return raw
 
 
 def _number(
@@ -248,6 +258,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         clip_pretrained=env.get("HEIMDEX_CLIP_PRETRAINED") or DEFAULT_CLIP_PRETRAINED,
         dagster_home=dagster_home,
         max_scene_s=_number(env, "HEIMDEX_MAX_SCENE_S", 30.0, float),
+        shot_detector=_choice(env, "HEIMDEX_SHOT_DETECTOR", DETECTORS, DEFAULT_DETECTOR),
         vector_index_min_rows=int(_number(env, "HEIMDEX_VECTOR_INDEX_MIN_ROWS", 10_000, int)),
         run_batch_size=int(_number(env, "HEIMDEX_RUN_BATCH_SIZE", 25, int)),
         step_retries=int(_number(env, "HEIMDEX_STEP_RETRIES", 3, int, allow_zero=True)),

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,7 @@ def test_s3_locations_read_the_endpoint_settings(tmp_path: Path):
             "HEIMDEX_S3_SECURE",
         ),
         ({"HEIMDEX_MAX_SCENE_S": "-3"}, "HEIMDEX_MAX_SCENE_S"),
+        ({"HEIMDEX_SHOT_DETECTOR": "magic"}, "HEIMDEX_SHOT_DETECTOR"),
         ({"HEIMDEX_VECTOR_INDEX_MIN_ROWS": "lots"}, "HEIMDEX_VECTOR_INDEX_MIN_ROWS"),
     ],
 )
@@ -81,3 +83,12 @@ def test_the_code_location_refuses_to_load_with_a_bad_setting(tmp_path: Path):
     )
     assert result.returncode != 0
     assert "HEIMDEX_S3_SECURE" in result.stderr
+
+
+def test_the_test_harness_refuses_to_reach_the_network():
+    import socket
+
+    with pytest.raises(AssertionError, match=r"huggingface\.co"):
+        socket.getaddrinfo("huggingface.co", 443)
+    assert socket.getaddrinfo("127.0.0.1", 80)
+    assert os.environ["HF_HUB_OFFLINE"] == "1"

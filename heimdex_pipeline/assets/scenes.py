@@ -58,7 +58,7 @@ def find_scenes(context: StageContext, video_id: str) -> StageResult:
     thumbnails and embeddings need are kept."""
     started = time.perf_counter()
     stores, knobs = context.stores, context.pipeline
-    detector = DetectorSettings()
+    detector = DetectorSettings(detector=knobs.shot_detector)
     with stores.catalog.session() as session:
         video = get_video(session, video_id)
         key, title = source_key(stores.objects, video_id, video.source_uri), video.title

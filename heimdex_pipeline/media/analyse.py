@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import math
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 
 from heimdex_pipeline.media.detect import (
     DetectorSettings,
     SceneSpan,
-    ShotDetector,
+    Shots,
     analysis_planes,
+    shot_detector,
     shot_parts,
 )
 from heimdex_pipeline.media.errors import InvalidVideoError
@@ -54,23 +59,64 @@ class _Held:
         return self.sample
 
 
+@dataclass
+class _Tick:
+    time_s: float
+
+
+class _MayWant:
+    """Which frames the sampler may take while cuts are pending. The sampler's choice depends
+    on where the current shot started: one cadence (a sampler over times only) follows each
+    start still possible (the last cut, and every later frame that could begin a hard cut), and
+    a frame is kept waiting when any of them would take it. Exact for hard cuts; after a gradual
+    transition's boundary, the first frame kept may come a little later."""
+
+    def __init__(self, make: Callable[[], FrameSampler[_Tick]]):
+        self._make = make
+        self._last_cut = -math.inf
+        self._by_start: dict[float, FrameSampler[_Tick]] = {self._last_cut: make()}
+
+    def wants(self, time_s: float, may_start_shot: bool) -> bool:
+        if may_start_shot:
+            self._by_start.setdefault(time_s, self._make())
+        wanted = False
+        for cadence in self._by_start.values():
+            if cadence.wants(time_s):
+                cadence.add(_Tick(time_s))
+                wanted = True
+        return wanted
+
+    def cut(self, time_s: float) -> None:
+        self._last_cut = time_s
+        self._by_start.setdefault(time_s, self._make())
+
+    def settle(self, decided_s: float) -> None:
+        """Forget starts ruled out: before the last cut, or decided and not a cut."""
+        self._by_start = {
+            start: cadence
+            for start, cadence in self._by_start.items()
+            if start == self._last_cut or start > decided_s
+        }
+
+
 def analyse_video(
     path: str | Path,
     probe: VideoProbe,
     detector: DetectorSettings,
     sampling: SampleSettings,
     max_scene_s: float,
+    shots: Shots | None = None,
 ) -> VideoAnalysis:
     """Decode every frame once: detect cuts on small frames, keep a few larger ones per shot.
 
-    Picked frames stay undecoded-to-RGB until their shot ends; then only those a thumbnail or
+    `shots` is the detector to feed (by default the one `detector` names). Picked frames stay
+    undecoded-to-RGB until their shot ends; then only those a thumbnail or
     an embedding will use are scaled and encoded (most of the cost of keeping frames).
     """
     path = str(path)
-    shots = ShotDetector(detector, probe.fps)
-    sampler: FrameSampler[_Held] = FrameSampler(
-        sampling, max_interval_s=max(sampling.base_interval_s, max_scene_s / 8)
-    )
+    shots = shots or shot_detector(detector, probe.fps)
+    max_interval_s = max(sampling.base_interval_s, max_scene_s / 8)
+    sampler: FrameSampler[_Held] = FrameSampler(sampling, max_interval_s=max_interval_s)
     keep_size = sample_size(probe.width, probe.height, probe.display_aspect, sampling)
     options = (keep_size, probe.rotation, sampling.jpeg_quality)
     kept: list[FrameSample] = []
@@ -83,8 +129,41 @@ def analyse_video(
         for sample in needed_samples([h.sample for h in held], spans):
             kept.append(by_sample[id(sample)].encoded(*options))
 
+    # A detector that looks ahead decides a frame some frames after it was decoded; frames wait
+    # here until then, so the sampler sees each shot's frames as if cuts came at once. Only the
+    # frames the sampler may take wait (a held frame's buffer cannot be reused by the decoder).
+    waiting: deque[tuple[float, av.VideoFrame, np.ndarray]] = deque()
+    may_want = _MayWant(lambda: FrameSampler(sampling, max_interval_s=max_interval_s))
+    shot_start_s = 0.0
+
+    def offer(time_s: float, frame: av.VideoFrame, luma: np.ndarray) -> None:
+        if not sampler.wants(time_s):
+            return
+        sample = FrameSample(
+            time_s=time_s,
+            jpeg=b"",
+            luma=float(luma.mean()),
+            contrast=float(luma.std()),
+            sharpness=float(cv2.Laplacian(luma, cv2.CV_32F).var()),
+        )
+        sampler.add(_Held(sample, frame))
+        if sampler.saturated:  # a long shot: hold no more than max_per_shot frames
+            for held in sampler.current:
+                held.encoded(*options)
+
+    def release(upto_s: float) -> None:
+        while waiting and waiting[0][0] <= upto_s:
+            offer(*waiting.popleft())
+
+    def cut_at(cut: float) -> None:
+        nonlocal shot_start_s
+        release(cut - 1e-9)  # the old shot's frames, then the cut
+        close_shot(sampler.cut(cut), shot_start_s, cut)
+        shot_start_s = cut
+        may_want.cut(cut)
+
     decoded = 0
-    time_s = shot_start_s = 0.0
+    time_s = 0.0
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
@@ -96,26 +175,20 @@ def analyse_video(
                 time_s = max(0.0, float(frame.pts * stream.time_base) - probe.start_s)
                 planes = analysis_planes(frame, detector.analysis_width)
                 for cut in shots.push(time_s, planes):
-                    close_shot(sampler.cut(cut), shot_start_s, cut)
-                    shot_start_s = cut
-                if sampler.wants(time_s):
-                    luma = planes[: planes.shape[0] * 2 // 3]
-                    sample = FrameSample(
-                        time_s=time_s,
-                        jpeg=b"",
-                        luma=float(luma.mean()),
-                        contrast=float(luma.std()),
-                        sharpness=float(cv2.Laplacian(luma, cv2.CV_32F).var()),
-                    )
-                    sampler.add(_Held(sample, frame))
-                    if sampler.saturated:  # a long shot: hold no more than max_per_shot frames
-                        for held in sampler.current:
-                            held.encoded(*options)
+                    cut_at(cut)
+                decided_s = shots.decided_s()
+                if decided_s == math.inf or may_want.wants(time_s, shots.may_start_shot()):
+                    waiting.append((time_s, frame, planes[: planes.shape[0] * 2 // 3]))
+                release(decided_s)
+                may_want.settle(decided_s)
     except av.FFmpegError as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise InvalidVideoError(path, f"decoding failed near {time_s:.2f} s ({reason})") from None
     if decoded == 0:
         raise InvalidVideoError(path, "no frame decoded")
+    for cut in shots.finish():  # a detector that looks ahead decides its last frames now
+        cut_at(cut)
+    release(math.inf)
     close_shot(sampler.finish(), shot_start_s, max(probe.duration_s, time_s, shot_start_s + 1e-3))
     return VideoAnalysis(
         cuts_s=sorted(set(shots.cuts_s)),

@@ -6,6 +6,7 @@ import itertools
 import math
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from typing import Protocol
 
 import av
 import cv2
@@ -13,25 +14,42 @@ import numpy as np
 from scenedetect import ContentDetector
 from scenedetect.common import FrameTimecode, Timecode
 
+from heimdex_pipeline.media.detector_names import DEFAULT_DETECTOR, DETECTORS
+
 # Frame times are handed to PySceneDetect in microseconds, which keeps VFR timing exact enough.
 _MICROSECONDS = Fraction(1, 1_000_000)
 
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    """The shot detector and its parameters, chosen on the clips in ../shared/videos.
+    """Which shot detector, and its parameters.
 
-    ContentDetector at threshold 30 on frames about 128 px wide scored F1 1.0 there, as at 192
-    and 256 px (28 and 29 report a false cut in fast motion, 32 misses a real one); see README,
-    "Shot detection".
+    `content`: PySceneDetect's ContentDetector at threshold 30 on frames about 128 px wide (chosen
+    on ../shared/videos). `fused`: content, histogram and hash scores with checks for flashes,
+    fades and gradual transitions (`fused.py`, thresholds chosen on half of the generated corpus).
+    `transnetv2`: the TransNetV2 network on 48x27 frames (`transnet.py`; slow on CPU). All read
+    the frames of the one decode pass. See README, "Shot detection".
     """
 
-    detector: str = "ContentDetector"
-    threshold: float = 30.0
-    min_scene_len_frames: int = 15
+    detector: str = DEFAULT_DETECTOR
+    threshold: float = 30.0  # content
+    min_scene_len_frames: int = 15  # content
     analysis_width: int = 128
 
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ValueError(f"unknown shot detector {self.detector!r}: one of {DETECTORS}")
+
     def as_dict(self) -> dict[str, object]:
+        if self.detector == "fused":
+            from heimdex_pipeline.media.fused import FusedThresholds
+
+            return {"detector": "fused", "analysis_width": self.analysis_width,
+                    **FusedThresholds().as_dict()}  # fmt: skip
+        if self.detector == "transnetv2":
+            from heimdex_pipeline.media.transnet import TRANSNET_THRESHOLD
+
+            return {"detector": "transnetv2", "threshold": TRANSNET_THRESHOLD}
         return asdict(self)
 
 
@@ -48,7 +66,7 @@ class SceneSpan:
         return self.end_s - self.start_s
 
 
-class ShotDetector:
+class ContentShots:
     """Feeds frames, in order, to PySceneDetect and collects the cut times in seconds."""
 
     def __init__(self, settings: DetectorSettings, fps: float):
@@ -70,6 +88,46 @@ class ShotDetector:
         found = [cut.seconds for cut in self._detector.process_frame(timecode, bgr)]
         self.cuts_s.extend(found)
         return found
+
+    def finish(self) -> list[float]:
+        return []
+
+    def decided_s(self) -> float:
+        return math.inf  # no look-ahead: every frame pushed is decided
+
+    def may_start_shot(self) -> bool:
+        return True
+
+
+class Shots(Protocol):
+    """A shot detector fed the decode pass's analysis frames in order."""
+
+    cuts_s: list[float]
+
+    def push(self, time_s: float, yuv420p: np.ndarray) -> list[float]: ...
+
+    def finish(self) -> list[float]: ...
+
+    def decided_s(self) -> float:
+        """No cut will come at or before this time any more."""
+        ...
+
+    def may_start_shot(self) -> bool:
+        """The frame just pushed could be the first of a shot after a hard cut."""
+        ...
+
+
+def shot_detector(settings: DetectorSettings, fps: float) -> Shots:
+    """The detector the settings name, ready for frames."""
+    if settings.detector == "fused":
+        from heimdex_pipeline.media.fused import FusedDetector
+
+        return FusedDetector()
+    if settings.detector == "transnetv2":
+        from heimdex_pipeline.media.transnet import TransNetShots
+
+        return TransNetShots()
+    return ContentShots(settings, fps)
 
 
 _PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"}

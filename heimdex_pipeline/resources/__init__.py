@@ -56,6 +56,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "clip": ClipResource(model=settings.clip_model, pretrained=settings.clip_pretrained),
         "pipeline": PipelineResource(
             max_scene_s=settings.max_scene_s,
+            shot_detector=settings.shot_detector,
             vector_index_min_rows=settings.vector_index_min_rows,
         ),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from heimdex_pipeline.media.detector_names import DEFAULT_DETECTOR
 from heimdex_pipeline.media.frames import SampleSettings
 
 
@@ -11,6 +12,7 @@ class PipelineResource(dg.ConfigurableResource):
     """Knobs of the media steps and the index."""
 
     max_scene_s: float = 30.0
+    shot_detector: str = DEFAULT_DETECTOR  # one of DETECTORS (HEIMDEX_SHOT_DETECTOR)
     thumbnail_long_side: int = 480
     embed_short_side: int = 224
     vector_index_min_rows: int = 10_000

@@ -1,0 +1,82 @@
+"""The generated ground-truth corpus, its scorer, and the detectors on a small seeded subset of it
+(`benchmarks/shot_corpus_eval.py` runs the full one for the README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.shot_corpus import CATEGORIES, Boundary, CorpusClip, build_corpus
+from benchmarks.shot_corpus_eval import match, run_detector, table
+from heimdex_pipeline.media.fused import FusedDetector
+
+pytestmark = pytest.mark.slow
+
+
+def _clip(boundaries: list[Boundary], fps: float = 25.0) -> CorpusClip:
+    return CorpusClip("x.mp4", "cut_natural", boundaries, "libx264", fps, False, (320, 180),
+                      "yuv420p", 100, 0)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("found", "expected"),
+    [
+        ([1.0, 2.5], (2, 0, 0)),
+        ([1.08, 2.5], (2, 0, 0)),  # 2 frames late at 25 fps: still the cut
+        ([1.13, 2.5], (1, 1, 1)),  # 3 frames: a false cut and a miss
+        ([1.0, 2.5, 3.2], (2, 1, 0)),
+        ([1.0, 2.05], (2, 0, 0)),  # anywhere in the dissolve's span, widened by 2 frames
+        ([1.0, 3.2], (1, 1, 1)),
+        ([1.0, 2.2, 2.6], (2, 1, 0)),  # one transition, counted once
+    ],
+)
+def test_the_scorer_sees_hits_misses_false_boundaries_and_spans(found, expected):
+    clip = _clip([Boundary(1.0), Boundary(2.5, (2.1, 2.9))])
+    assert match(found, clip) == expected
+
+
+@pytest.fixture(scope="module")
+def corpus(sample_videos: Path, tmp_path_factory) -> list[CorpusClip]:
+    return build_corpus(tmp_path_factory.mktemp("corpus"), sample_videos, per_category=5, seed=7)
+
+
+def test_the_corpus_covers_every_category_and_many_formats(corpus):
+    assert {c.category for c in corpus} == set(CATEGORIES)
+    assert {c.codec for c in corpus} >= {"libx264", "mpeg4", "mjpeg", "libvpx"}
+    assert {c.pix_fmt for c in corpus} >= {"yuv420p", "yuv444p", "yuvj420p"}
+    assert any(c.variable_fps for c in corpus) and len({c.fps for c in corpus}) >= 4
+    assert len({c.size for c in corpus}) >= 2 and {c.split for c in corpus} == {"tune", "held_out"}
+    for clip in corpus:
+        assert clip.boundaries, clip.path  # every clip holds at least its plain cut
+        gradual = [b for b in clip.boundaries if b.span_s]
+        if clip.category in ("dissolve", "wipe", "fade_between_shots"):
+            (transition,) = gradual
+            low, high = transition.span_s
+            assert low < transition.time_s < high  # the boundary is the transition's middle
+        else:
+            assert not gradual
+        if not CATEGORIES[clip.category][1]:
+            assert len(clip.boundaries) == 1  # only the plain cut: the phenomenon is none
+
+
+def test_the_same_seed_makes_the_same_corpus(corpus, sample_videos, tmp_path):
+    again = build_corpus(tmp_path, sample_videos, per_category=5, seed=7)
+    assert [(c.category, c.boundaries, c.frames) for c in again] == [
+        (c.category, c.boundaries, c.frames) for c in corpus
+    ]
+    first, second = Path(corpus[0].path), Path(again[0].path)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_the_fused_detector_holds_on_a_seeded_subset_and_beats_content(corpus):
+    """Per category on 75 clips the tests make (the README's table is the 300-clip run)."""
+    fused, _, _ = run_detector(corpus, FusedDetector)
+    content, _, _ = run_detector(corpus, "content")
+    fused_rows, content_rows = table(corpus, fused), table(corpus, content)
+    assert fused_rows["all"]["f1"] >= 0.9, fused_rows
+    assert fused_rows["all"]["f1"] > content_rows["all"]["f1"]
+    for category in ("dissolve", "wipe", "fade_between_shots"):  # content cannot see these
+        assert fused_rows[category]["recall"] > content_rows[category]["recall"], category
+    for category in ("fade_within_shot", "fast_pan", "zoom", "dropped_frames"):
+        assert fused_rows[category]["fp"] <= 1, (category, fused_rows[category])
