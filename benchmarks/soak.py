@@ -52,7 +52,8 @@ class SoakResult:
     runs_launched: int = 0
     sensor_runs: int = 0
     run_retries: int = 0
-    reruns: int = 0
+    reruns: int = 0  # the operator's re-runs (a backfill of the videos still failed)
+    outage_reruns: int = 0  # re-runs the failed-runs sensor asked for after an outage
     peak_run_rss_mb: float = 0.0
     indexed: int = 0
     failed: dict[str, str] = field(default_factory=dict)
@@ -60,8 +61,11 @@ class SoakResult:
     never_taken: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     postgres_restarted_at_s: float | None = None
-    failed_by_restart: list[str] = field(default_factory=list)
+    s3_stopped_at_s: float | None = None
+    struck: list[str] = field(default_factory=list)  # good videos whose first run failed
+    failed_by_restart: list[str] = field(default_factory=list)  # good videos still failed
     rerun: list[str] = field(default_factory=list)
+    run_log: list[str] = field(default_factory=list)  # each run: status, videos, why it ran
 
 
 def make_videos(folder: Path, count: int, bad: int) -> tuple[list[Path], list[Path]]:
@@ -145,6 +149,39 @@ def audit(settings) -> list[str]:
     return problems
 
 
+LOGGED_TAGS = ("dagster/sensor_name", "heimdex/outage_rerun", "heimdex/after_failure")
+
+
+def _describe_run(instance, run) -> str:
+    """One line: the run, its status and videos, why it ran, and what failed in it."""
+    from heimdex_pipeline.sensors import run_errors, run_videos
+
+    line = f"{run.run_id[:8]} {run.status.value} {len(run_videos(instance, run))} videos"
+    line += "".join(f" {k}={run.tags[k]}" for k in LOGGED_TAGS if k in run.tags)
+    if run.status.value == "FAILURE":
+        line += f" errors: {run_errors(instance, run.run_id)[:300]}"
+    return line
+
+
+def _struck(instance, run_id: str, bad_ids: set[str]) -> bool:
+    """Whether a failed run failed for more than its bad input: a step crashed (good input never
+    crashes a step), or the run's verdict failed a good video."""
+    import dagster as dg
+
+    records = instance.get_records_for_run(
+        run_id,
+        of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RESOURCE_INIT_FAILURE},
+    ).records
+    for record in records:
+        verdict = record.event_log_entry.dagster_event.event_specific_data.user_failure_data
+        if verdict is None:
+            return True
+        failed = verdict.metadata.get("failed_videos")
+        if failed is not None and set(failed.value) - bad_ids:
+            return True
+    return False
+
+
 def soak(
     videos: int,
     bad: int,
@@ -153,6 +190,7 @@ def soak(
     batch_size: int = 25,
     restart_postgres: bool = False,
     step_retries: int = 3,
+    s3_outage_s: float = 0.0,
     timeout_s: float = 3600,
     workdir: Path | None = None,
 ) -> SoakResult:
@@ -161,7 +199,8 @@ def soak(
 
     from heimdex_pipeline.catalog.models import VideoState
     from heimdex_pipeline.catalog.videos import videos_by_id
-    from heimdex_pipeline.sensors import run_videos
+    from heimdex_pipeline.outage_reruns import ATTEMPT_TAG
+    from heimdex_pipeline.sensors import HANDLED_TAG, run_videos
     from heimdex_pipeline.settings import load_settings
     from heimdex_pipeline.stores import open_stores
     from heimdex_pipeline.video_ids import video_id_for
@@ -172,6 +211,7 @@ def soak(
     s3_port = free_port()
     s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
     s3.start()
+    servers = [s3]  # the S3 server now running (a new one after an outage, on the same port)
     try:
         with private_postgres() as pg:
             home = work / "home"
@@ -215,17 +255,26 @@ def soak(
                     stores.objects.put_file(key, path)
                     ids[video_id_for(stores.objects.uri(key))] = path
                 dropped = time.time()
-                if restart_postgres:
+                if restart_postgres or s3_outage_s:
                     while time.time() - dropped < timeout_s:
                         started = instance.get_runs(
                             filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
                         )
                         if started:
                             time.sleep(3)  # well inside the first run's steps
-                            pg.restart()
-                            result.postgres_restarted_at_s = round(time.time() - dropped, 1)
                             break
                         time.sleep(0.5)
+                if restart_postgres:
+                    pg.restart()
+                    result.postgres_restarted_at_s = round(time.time() - dropped, 1)
+                if s3_outage_s:
+                    servers[-1].stop()  # objects stay: moto keeps them in this process
+                    result.s3_stopped_at_s = round(time.time() - dropped, 1)
+                    time.sleep(s3_outage_s)
+                    servers.append(
+                        ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
+                    )
+                    servers[-1].start()
 
                 def settled() -> bool:
                     with stores.catalog.session() as session:
@@ -247,7 +296,14 @@ def soak(
                             ]
                         )
                     )
-                    return not busy
+                    if busy:
+                        return False
+                    # a failed run is settled once the failed-runs sensor dealt with its videos
+                    # (marked them failed, or queued a re-run after an outage)
+                    ended = instance.get_runs(
+                        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])
+                    )
+                    return all(HANDLED_TAG in r.tags for r in ended)
 
                 while not settled():
                     if time.time() - dropped > timeout_s:
@@ -289,6 +345,18 @@ def soak(
             result.sensor_runs = len(sensor_runs)
             result.run_retries = sum("dagster/parent_run_id" in r.tags for r in runs)
             result.reruns = sum("dagster/backfill" in r.tags for r in runs)
+            result.run_log = [
+                _describe_run(instance, r)
+                for r in sorted(runs, key=lambda r: r.tags.get("dagster/run_key", ""))
+            ]
+            result.outage_reruns = sum(ATTEMPT_TAG in r.tags for r in runs)
+            struck = {
+                v
+                for r in sensor_runs
+                if r.status is dg.DagsterRunStatus.FAILURE and _struck(instance, r.run_id, bad_ids)
+                for v in run_videos(instance, r)
+            }
+            result.struck = sorted(struck - bad_ids)
             taken: dict[str, int] = {}
             for run in sensor_runs:
                 for video_id in run_videos(instance, run):
@@ -307,7 +375,7 @@ def soak(
             result.mismatches = audit(settings)
             instance.dispose()
     finally:
-        s3.stop()
+        servers[-1].stop()
     return result
 
 
@@ -318,6 +386,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--restart-postgres", action="store_true")
     parser.add_argument("--step-retries", type=int, default=3)
+    parser.add_argument("--s3-outage-s", type=float, default=0.0)
     parser.add_argument("--model", default="ViT-B-32")
     parser.add_argument("--pretrained", default="random")
     args = parser.parse_args()
@@ -330,6 +399,7 @@ def main() -> None:
         args.batch,
         args.restart_postgres,
         args.step_retries,
+        args.s3_outage_s,
     )
     figures = {**result.__dict__, "total_s": round(time.time() - started, 1)}
     print(json.dumps(figures, indent=2))

@@ -42,7 +42,7 @@ from heimdex_pipeline.resources import (
     PipelineResource,
 )
 from heimdex_pipeline.stores import Stores
-from heimdex_pipeline.transient import describe, is_transient
+from heimdex_pipeline.transient import describe, is_transient, wait_for_stores
 
 # partitions_def on a check spec is "preview" in Dagster 1.13, and needed: without it a check on
 # a dynamically partitioned asset reads the wrong partition. Known, so not shown on every command.
@@ -56,6 +56,11 @@ HANDOFF = "handoff"
 # it stays indexed under the model search serves, and the new model's table simply lacks it.
 MODE_TAG = "heimdex/mode"
 REEMBED_MODE = "reembed"
+# The run's failure names the videos an outage failed, for the failed-runs sensor to run again;
+# its re-runs carry the attempt and the failed run (`outage_reruns.py`).
+OUTAGE_VIDEOS = "outage_videos"
+ATTEMPT_TAG = "heimdex/outage_rerun"  # 1 for the first re-run of videos an outage failed
+RERUN_OF_TAG = "heimdex/rerun_of"
 STAGE_RESOURCES = {"catalog", "objects", "vectors", "pipeline"}
 
 
@@ -140,14 +145,22 @@ class Handoff:
 
     videos: list[str]
     failed: dict[str, str] = field(default_factory=dict)
+    # Of the failed, those an outage failed (a transient fault that outlived the step's retries).
+    outages: list[str] = field(default_factory=list)
 
     def to_json(self) -> bytes:
-        return json.dumps({"videos": self.videos, "failed": self.failed}).encode()
+        return json.dumps(
+            {"videos": self.videos, "failed": self.failed, "outages": self.outages}
+        ).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Handoff:
         loaded = json.loads(data)
-        return cls(videos=list(loaded["videos"]), failed=dict(loaded["failed"]))
+        return cls(
+            videos=list(loaded["videos"]),
+            failed=dict(loaded["failed"]),
+            outages=list(loaded.get("outages", [])),
+        )
 
 
 class HandoffIOManager(dg.ConfigurableIOManager):
@@ -222,6 +235,7 @@ def run_stage(
     """Run one stage over the run's videos; see the module docstring for what it yields."""
     incoming = handoff or Handoff(videos=list(context.partition_keys))
     failed = dict(incoming.failed)
+    outages = list(incoming.outages)
     stores = _stores(context)
     stage_context = StageContext(
         stores=stores,
@@ -235,6 +249,9 @@ def run_stage(
         if dg.AssetCheckKey(stage.key, check.name) in context.selected_asset_check_keys
     ]
     last_attempt = context.retry_number >= max_retries
+    if handoff is None and context.retry_number == 0 and ATTEMPT_TAG in context.run.tags:
+        # a re-run after an outage: start once the stores answer again (or the wait is over)
+        wait_for_stores(stores, stage_context.pipeline.outage_wait_s, context.log.info)
 
     keep_on_failure = context.run.tags.get(MODE_TAG) == REEMBED_MODE
 
@@ -271,6 +288,7 @@ def run_stage(
                     reason = str(outcome)
                 elif is_transient(outcome):
                     reason = f"{describe(outcome)} (still failing after {max_retries} retries)"
+                    outages.append(video_id)
                 else:
                     reason = describe(outcome)
                 give_up(video_id, reason)
@@ -291,7 +309,7 @@ def run_stage(
         )
     still_going = [v for v in incoming.videos if v not in failed]
     if HANDOFF in context.selected_output_names:
-        yield dg.Output(Handoff(videos=still_going, failed=failed), HANDOFF)
+        yield dg.Output(Handoff(videos=still_going, failed=failed, outages=outages), HANDOFF)
     elif not failed:  # the run is done with its handoffs
         stores.objects.delete_prefix(run_prefix(context.run_id))
     else:
@@ -300,7 +318,10 @@ def run_stage(
             description=f"{len(failed)} of {len(still_going) + len(failed)} videos failed; "
             f"the other {len(still_going)} {'is' if len(still_going) == 1 else 'are'} done."
             f"\n{lines}",
-            metadata={"failed_videos": dg.MetadataValue.json(failed)},
+            metadata={
+                "failed_videos": dg.MetadataValue.json(failed),
+                OUTAGE_VIDEOS: dg.MetadataValue.json([v for v in outages if v in failed]),
+            },
             allow_retries=False,
         )
 

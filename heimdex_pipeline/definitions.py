@@ -14,9 +14,9 @@ from heimdex_pipeline.jobs import (
 )
 from heimdex_pipeline.resources import build_resources
 from heimdex_pipeline.sensors import (
+    build_failed_runs_sensor,
     build_inbox_sensor,
     canceled_runs_fail_their_videos,
-    failed_runs_fail_their_videos,
 )
 from heimdex_pipeline.settings import Settings, load_settings
 
@@ -33,7 +33,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules=[nightly_index_maintenance],
         sensors=[
             build_inbox_sensor(settings.run_batch_size),
-            failed_runs_fail_their_videos,
+            build_failed_runs_sensor(settings.outage_reruns),
             canceled_runs_fail_their_videos,
         ],
         resources=resources,

@@ -11,6 +11,7 @@ once a cycle. What the page holds is compared with the catalog rows in the same 
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -22,8 +23,16 @@ from heimdex_pipeline.catalog.videos import (
     videos_by_id,
     videos_with_store_keys,
 )
+from heimdex_pipeline.jobs import index_video_job
 from heimdex_pipeline.keys import INCOMING_PREFIX
 from heimdex_pipeline.lifecycle import delete_video, fail_video
+from heimdex_pipeline.outage_reruns import (
+    attempt_of,
+    outage_videos,
+    queue_for_rerun,
+    rerun_requests,
+    rerunnable,
+)
 from heimdex_pipeline.partitions import videos
 from heimdex_pipeline.resources import CatalogResource, ObjectStoreResource, VectorStoreResource
 from heimdex_pipeline.stores import Stores
@@ -32,6 +41,8 @@ from heimdex_pipeline.transient import describe_error_info
 from heimdex_pipeline.video_ids import file_name_of, is_video_name, video_id_for
 
 INDEX_JOB = "index_video"
+# Set on a failed run once the failed-runs sensor has dealt with its videos (shown in the UI).
+HANDLED_TAG = "heimdex/after_failure"
 # One S3 LIST request a tick. With 30 s between ticks a listing of 10,000 keys is read through
 # in 10 ticks; new keys that sort after every known one are found on the next tick.
 KEYS_PER_TICK = 1000
@@ -220,7 +231,7 @@ def run_videos(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
     return keys[keys.index(start) : keys.index(end) + 1]
 
 
-def _run_errors(instance: dg.DagsterInstance, run_id: str) -> str:
+def run_errors(instance: dg.DagsterInstance, run_id: str) -> str:
     """What went wrong in a run, step by step (or in opening its resources)."""
     records = instance.get_records_for_run(
         run_id,
@@ -255,41 +266,102 @@ def _last_retry_cause(instance: dg.DagsterInstance, run_id: str, step_key: str) 
     return f"{describe_error_info(errors[-1])} (still failing after {len(errors)} retries)"
 
 
-def mark_unfinished_videos_failed(
-    instance: dg.DagsterInstance, stores: Stores, run: dg.DagsterRun, how: str, message: str
+def unfinished_videos(
+    instance: dg.DagsterInstance, stores: Stores, run: dg.DagsterRun
 ) -> list[str]:
-    """Videos of an ended run still `uploading`, `validating` or `processing` never finished:
-    mark them `failed`, saying which run ended how and where. The others keep their state (a
-    video that failed in a step already says why; a finished one stays indexed)."""
-    video_ids = run_videos(instance, run)
-    reason = f"run {run.run_id[:8]} {how}: {_run_errors(instance, run.run_id) or message}"
+    """Videos of an ended run still `uploading`, `validating` or `processing`: it never
+    finished them (a video that failed in a step already says why; a finished one is done)."""
     with stores.catalog.session() as session:
-        rows = videos_by_id(session, video_ids)
-        marked = [video_id for video_id, row in rows.items() if row.state in IN_PROGRESS]
+        rows = videos_by_id(session, run_videos(instance, run))
+    return [video_id for video_id, row in rows.items() if row.state in IN_PROGRESS]
+
+
+def left_by_run(instance: dg.DagsterInstance, stores: Stores, run: dg.DagsterRun) -> list[str]:
+    """The run's videos its failure left undone: unfinished, or marked failed for the run's
+    failure (by whoever saw it end first: this sensor or `heimdex index`), not by a step."""
+    prefix = run_failure_prefix(run)
+    with stores.catalog.session() as session:
+        rows = videos_by_id(session, run_videos(instance, run))
+    return [
+        video_id
+        for video_id, row in rows.items()
+        if row.state in IN_PROGRESS
+        or (row.state is VideoState.FAILED and (row.error_text or "").startswith(prefix))
+    ]
+
+
+def run_failure_prefix(run: dg.DagsterRun) -> str:
+    """How the reason of a video failed for its run's failure begins."""
+    return f"run {run.run_id[:8]} "
+
+
+def mark_unfinished_videos_failed(
+    instance: dg.DagsterInstance,
+    stores: Stores,
+    run: dg.DagsterRun,
+    how: str,
+    message: str,
+    skip: Collection[str] = (),
+) -> list[str]:
+    """Mark an ended run's unfinished videos (but `skip`) `failed`, saying which run ended how
+    and where, and remove what was made of them."""
+    reason = f"{run_failure_prefix(run)}{how}: {run_errors(instance, run.run_id) or message}"
+    marked = [v for v in unfinished_videos(instance, stores, run) if v not in skip]
     for video_id in marked:  # nothing half-made stays where it can be reached
         fail_video(video_id, stores, reason[:2000])
     return marked
 
 
-@dg.run_failure_sensor(
-    name="failed_runs_fail_their_videos",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="A failed run's videos that never finished (a lost worker, a crash, a timeout) "
-    "are marked failed with the run and the step.",
-)
-def failed_runs_fail_their_videos(
-    context: dg.RunFailureSensorContext,
-    catalog: CatalogResource,
-    objects: ObjectStoreResource,
-    vectors: VectorStoreResource,
-) -> None:
-    stores = Stores(catalog.catalog(), objects.store(), vectors.store())
-    message = context.failure_event.message or "failed"
-    marked = mark_unfinished_videos_failed(
-        context.instance, stores, context.dagster_run, "failed", message
+def build_failed_runs_sensor(outage_reruns: int) -> dg.SensorDefinition:
+    """The failed-runs sensor: a failed run's unfinished videos are marked failed, and the
+    videos an outage failed run again, at most `outage_reruns` times (`outage_reruns.py`)."""
+
+    @dg.run_failure_sensor(
+        name="failed_runs_fail_their_videos",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        request_job=index_video_job,
+        description="A failed run's videos that never finished (a lost worker, a crash, a "
+        "timeout) are marked failed with the run and the step. Videos an outage failed (a "
+        "database or store that could not be reached) are run again, at most "
+        f"{outage_reruns} times.",
     )
-    if marked:
-        context.log.info(f"marked {len(marked)} videos failed: {', '.join(marked[:20])}")
+    def failed_runs_fail_their_videos(
+        context: dg.RunFailureSensorContext,
+        catalog: CatalogResource,
+        objects: ObjectStoreResource,
+        vectors: VectorStoreResource,
+    ) -> list[dg.RunRequest] | None:
+        stores = Stores(catalog.catalog(), objects.store(), vectors.store())
+        run, instance = context.dagster_run, context.instance
+        message = context.failure_event.message or "failed"
+        outage = outage_videos(instance, run, left_by_run(instance, stores, run))
+        attempt = attempt_of(run)
+        requests = []
+        if outage and attempt < outage_reruns:
+            requests = rerun_requests(instance, run, rerunnable(stores, outage))
+            errors = run_errors(instance, run.run_id) or message
+            queue_for_rerun(
+                stores,
+                requests,
+                f"{run_failure_prefix(run)}failed: {errors}; run again "
+                f"({attempt + 1} of {outage_reruns} re-runs after an outage)",
+            )
+            queued = [v for keys, _ in requests for v in keys]
+            context.log.info(f"running {len(queued)} videos again: {', '.join(queued[:20])}")
+        how = "failed" if attempt == 0 else f"failed (re-run {attempt} of {outage_reruns})"
+        marked = mark_unfinished_videos_failed(
+            instance, stores, run, how, message, skip={v for keys, _ in requests for v in keys}
+        )
+        if marked:
+            context.log.info(f"marked {len(marked)} videos failed: {', '.join(marked[:20])}")
+        queued = sum(len(keys) for keys, _ in requests)
+        instance.add_run_tags(
+            run.run_id, {HANDLED_TAG: f"{queued} run again, {len(marked)} marked failed"}
+        )
+        # None lets Dagster go on to the next failed run in this tick; requests end the tick
+        return [request for _, request in requests] or None
+
+    return failed_runs_fail_their_videos
 
 
 @dg.run_status_sensor(

@@ -102,6 +102,8 @@ class Settings:
     run_batch_size: int
     step_retries: int
     step_retry_delay_s: float
+    outage_reruns: int
+    outage_wait_s: float
     serve: ServeSettings
     # HEIMDEX_* variables set in this process's environment: resources read them via dg.EnvVar.
     from_environment: frozenset[str] = frozenset()
@@ -263,6 +265,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         run_batch_size=int(_number(env, "HEIMDEX_RUN_BATCH_SIZE", 25, int)),
         step_retries=int(_number(env, "HEIMDEX_STEP_RETRIES", 3, int, allow_zero=True)),
         step_retry_delay_s=_number(env, "HEIMDEX_STEP_RETRY_DELAY_S", 5.0, float, allow_zero=True),
+        outage_reruns=int(_number(env, "HEIMDEX_OUTAGE_RERUNS", 2, int, allow_zero=True)),
+        outage_wait_s=_number(env, "HEIMDEX_OUTAGE_WAIT_S", 300.0, float, allow_zero=True),
         serve=serve,
         from_environment=frozenset(
             k for k, v in env.items() if k.startswith("HEIMDEX_") and v and os.environ.get(k) == v

@@ -189,14 +189,22 @@ def test_an_s3_outage_mid_run_fails_the_video_clearly_and_a_rerun_recovers(
 ):
     """The S3 server stops once `scenes` has written its objects and stays down: the step's
     retries (with backoff) run out, the video is `failed` with a cause a person can act on, and
-    the other stores hold nothing of it. The server comes back; a re-run indexes the video, and
-    the stores equal those of a clean run in another bucket."""
+    the other stores hold nothing of it. The failed-runs sensor asks for a re-run of it (an
+    outage, not bad input), and marks it failed for good once the re-runs are spent. The server
+    comes back; the sensor's re-run indexes the video, and the stores equal those of a clean
+    run in another bucket."""
     import dataclasses
 
     from moto.server import ThreadedMotoServer
 
     from heimdex_pipeline import checks
+    from heimdex_pipeline.catalog.models import VideoState
+    from heimdex_pipeline.catalog.videos import get_video
     from heimdex_pipeline.ingest import index_paths
+    from heimdex_pipeline.outage_reruns import ATTEMPT_TAG, RERUN_OF_TAG
+    from heimdex_pipeline.sensors import HANDLED_TAG
+    from heimdex_pipeline_tests.test_sensors import failed_runs_sensor_on
+    from heimdex_pipeline_tests.test_sensors import run as run_request
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -249,12 +257,34 @@ def test_an_s3_outage_mid_run_fails_the_video_clearly_and_a_rerun_recovers(
             run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
         ).records
         assert len(retried) == 2  # HEIMDEX_STEP_RETRIES, then given up
-        instance.dispose()
+
+        # the sensor on the failed run: one re-run of the video, which waits for it
+        (request,) = failed_runs_sensor_on(outage, instance, run)
+        assert request.partition_key == failed.video_id
+        assert request.tags[ATTEMPT_TAG] == "1" and request.tags[RERUN_OF_TAG] == run.run_id
+        handled = instance.get_run_by_id(run.run_id).tags[HANDLED_TAG]
+        assert handled == "1 run again, 0 marked failed"
+        with stores_of(outage).catalog.session() as session:
+            row = get_video(session, failed.video_id)
+            assert row.state is VideoState.UPLOADING and row.run_key == request.run_key
+            assert "run again (1 of 2 re-runs after an outage)" in row.error_text
+            assert f"127.0.0.1:{port}" in row.error_text
+        # had that been the last re-run allowed, the video would stay failed, saying so
+        spent = run.with_tags({**run.tags, ATTEMPT_TAG: "2"})
+        assert failed_runs_sensor_on(outage, instance, spent) == []
+        with stores_of(outage).catalog.session() as session:
+            row = get_video(session, failed.video_id)
+            assert row.state is VideoState.FAILED and "(re-run 2 of 2)" in row.error_text
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
-        (again,) = index_paths([clip], outage)
-        assert again.state == "indexed", again.error
+        result = run_request(outage, instance, request)
+        assert result.success
+        rerun = instance.get_run_by_id(result.run_id)
+        assert rerun.tags[ATTEMPT_TAG] == "1" and rerun.tags["dagster/partition"] == failed.video_id
+        with stores_of(outage).catalog.session() as session:
+            assert get_video(session, failed.video_id).state is VideoState.INDEXED
+        instance.dispose()
         assert snapshot(stores_of(outage)) == expected
     finally:
         server.stop()

@@ -44,6 +44,23 @@ def run(settings, instance, request: dg.RunRequest) -> dg.ExecuteInProcessResult
     )
 
 
+def failed_runs_sensor_on(settings, instance: dg.DagsterInstance, run: dg.DagsterRun):
+    """The failed-runs sensor evaluated on a failed run, as the daemon would: its run requests."""
+    defs = build_definitions(settings)
+    needed = {key: defs.resources[key] for key in ("catalog", "objects", "vectors")}
+    (failure,) = [
+        r.event_log_entry.dagster_event
+        for r in instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+        ).records
+    ]
+    sensor = next(s for s in defs.sensors if s.name == "failed_runs_fail_their_videos")
+    with dg.build_run_status_sensor_context(
+        sensor.name, failure, instance, run, resources=needed
+    ) as context:
+        return list(sensor(context.for_run_failure()) or [])
+
+
 @pytest.fixture
 def inbox(make_settings):
     settings = make_settings()
@@ -78,6 +95,27 @@ def test_new_videos_become_partitions_and_one_batched_run(inbox, sample_videos):
 
     again = tick(settings, instance, result.cursor)
     assert not again.run_requests and "nothing new" in again.skip_reason.skip_message
+
+
+def test_a_run_failed_by_bad_input_is_not_run_again(inbox, sample_videos):
+    """Bad input is the file's fault: the failed-runs sensor asks for no re-run (only an outage
+    earns one) and the video keeps the reason naming it; the good one stays indexed."""
+    settings, stores, instance = inbox
+    stores.objects.put_file("incoming/good.mp4", sample_videos / "realshort.mp4")
+    stores.objects.put_bytes("incoming/garbage.mp4", b"<html>an error page</html>" * 40)
+    result = tick(settings, instance)
+    apply(instance, result)
+    (request,) = result.run_requests
+    outcome = run(settings, instance, request)
+    assert not outcome.success
+    assert failed_runs_sensor_on(settings, instance, outcome.dagster_run) == []
+    with stores.catalog.session() as session:
+        states = {get_video(session, k).store_key: get_video(session, k) for k in
+                  (request.tags["dagster/asset_partition_range_start"],
+                   request.tags["dagster/asset_partition_range_end"])}  # fmt: skip
+    assert states["incoming/good.mp4"].state is VideoState.INDEXED
+    assert states["incoming/garbage.mp4"].state is VideoState.FAILED
+    assert "garbage.mp4" in states["incoming/garbage.mp4"].error_text
 
 
 def test_a_tick_reads_one_page_and_the_cursor_wraps_around(inbox):

@@ -58,5 +58,6 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             max_scene_s=settings.max_scene_s,
             shot_detector=settings.shot_detector,
             vector_index_min_rows=settings.vector_index_min_rows,
+            outage_wait_s=settings.outage_wait_s,
         ),
     }

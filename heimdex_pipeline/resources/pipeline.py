@@ -16,6 +16,7 @@ class PipelineResource(dg.ConfigurableResource):
     thumbnail_long_side: int = 480
     embed_short_side: int = 224
     vector_index_min_rows: int = 10_000
+    outage_wait_s: float = 300.0  # how long a re-run after an outage waits for the stores
 
     def sampling(self) -> SampleSettings:
         return SampleSettings(short_side=self.embed_short_side, long_side=self.thumbnail_long_side)
