@@ -16,8 +16,10 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks._common import save
 from benchmarks._postgres import private_postgres
@@ -34,6 +36,9 @@ from benchmarks._runs import (
     rss_mb,
     write_short_video,
 )
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 BAD_INPUTS = {
     "bad-garbage.mp4": b"this is not a video\n" * 200,
@@ -191,6 +196,7 @@ def soak(
     restart_postgres: bool = False,
     step_retries: int = 3,
     s3_outage_s: float = 0.0,
+    while_up: Callable[[int, dg.DagsterInstance], None] | None = None,
     timeout_s: float = 3600,
     workdir: Path | None = None,
 ) -> SoakResult:
@@ -334,6 +340,8 @@ def soak(
                             raise TimeoutError("the re-run did not settle")
                         time.sleep(2)
                 stop.set()
+                if while_up is not None:  # e.g. look at the UI while dagster dev still serves
+                    while_up(dev.port, instance)
 
             runs = instance.get_runs()
             result.runs_launched = len(runs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -32,6 +33,21 @@ def _loopback_only_getaddrinfo(host, *args, **kwargs):
 
 
 socket.getaddrinfo = _loopback_only_getaddrinfo
+
+
+def _import_anyio_now() -> None:
+    """anyio imports its parts on first use, which may be in a server's worker thread, and
+    pytest rewrites them (anyio ships a pytest plugin) with `ast.parse`. On CPython 3.11.7 two
+    threads parsing at once can fail with "SystemError: AST constructor recursion depth
+    mismatch" (seen once in CI, in a search test serving a thumbnail): import them all here,
+    in the main thread, before any test starts a thread."""
+    import anyio
+
+    for name in dir(anyio):
+        getattr(anyio, name)
+
+
+_import_anyio_now()
 
 TINY_CLIP_CONFIG = {
     "embed_dim": 64,
@@ -209,8 +225,8 @@ def s3_settings(endpoint: str) -> S3Settings:
     return S3Settings(endpoint, "testing", "testing", secure=False)
 
 
-@pytest.fixture
-def browser_page():
+@contextlib.contextmanager
+def chromium_page() -> Iterator:
     """A page of Debian's Chromium driven by Playwright (never `playwright install`)."""
     chromium = Path(os.environ.get("HEIMDEX_CHROMIUM", "/usr/bin/chromium"))
     if not chromium.exists():
@@ -226,3 +242,9 @@ def browser_page():
             yield browser.new_page(viewport={"width": 1400, "height": 1000})
         finally:
             browser.close()
+
+
+@pytest.fixture
+def browser_page():
+    with chromium_page() as page:
+        yield page

@@ -9,13 +9,18 @@ itself. Step retries riding out an outage are tested in test_secrets_and_retries
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks.soak import BAD_INPUTS, soak
+from heimdex_pipeline.sensors import HANDLED_TAG
+from heimdex_pipeline_tests.conftest import chromium_page
 
 pytestmark = pytest.mark.slow
 
 GOOD, BAD = 12, 3
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +64,8 @@ def test_the_peak_memory_of_a_run_was_measured(soaked):
 
 @pytest.fixture(scope="module")
 def s3_outage(tiny_clip):
-    return soak(
+    seen: dict[str, str] = {}
+    result = soak(
         6,
         1,
         clip_model=tiny_clip[0],
@@ -68,7 +74,41 @@ def s3_outage(tiny_clip):
         step_retries=0,
         s3_outage_s=15,
         timeout_s=900,
+        while_up=lambda port, instance: seen.update(look_at_the_reruns(port, instance)),
     )
+    return result, seen
+
+
+def look_at_the_reruns(port: int, instance) -> dict[str, str]:
+    """In the Dagster UI: the runs list with the sensor's re-runs, a failed run with what the
+    sensor did about it, and a re-run with its attempt. Screenshots go to artifacts/."""
+    import dagster as dg
+    from playwright.sync_api import expect
+
+    from benchmarks._runs import graphql
+    from heimdex_pipeline.outage_reruns import ATTEMPT_TAG, RERUN_OF_TAG
+
+    runs = instance.get_runs()
+    rerun = next(r for r in runs if ATTEMPT_TAG in r.tags)
+    failed = instance.get_run_by_id(rerun.tags[RERUN_OF_TAG])
+    assert failed is not None and failed.status is dg.DagsterRunStatus.FAILURE
+    ARTIFACTS.mkdir(exist_ok=True)
+    graphql(port, "mutation { setNuxSeen }")
+    with chromium_page() as page:
+        handled = failed.tags[HANDLED_TAG]
+        page.goto(f"http://127.0.0.1:{port}/runs")
+        expect(page.get_by_text(f"{ATTEMPT_TAG}: 1").first).to_be_visible(timeout=60_000)
+        expect(page.get_by_text(f"{HANDLED_TAG}: {handled}").first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "dagster-runs-outage-reruns.png"))
+        for run, shot in [(failed, "dagster-run-failed-by-outage.png"),
+                          (rerun, "dagster-outage-rerun.png")]:  # fmt: skip
+            page.goto(f"http://127.0.0.1:{port}/runs/{run.run_id}")
+            page.get_by_text("View tags and config").first.click(timeout=60_000)
+            tag = HANDLED_TAG if run is failed else RERUN_OF_TAG
+            expect(page.get_by_text(tag).first).to_be_visible(timeout=60_000)
+            page.wait_for_timeout(1000)  # the dialog fades in
+            page.screenshot(path=str(ARTIFACTS / shot))
+    return {"handled": handled, "rerun_status": rerun.status.value}
 
 
 def test_an_s3_outage_heals_without_an_operator(s3_outage):
@@ -76,6 +116,7 @@ def test_an_s3_outage_heals_without_an_operator(s3_outage):
     runs it strikes fail, the failed-runs sensor sees an outage and runs those videos again
     (each re-run waiting for the stores), and every good video ends indexed with no manual
     re-run; the bad file fails naming itself, and the stores agree."""
+    s3_outage, _ = s3_outage
     assert s3_outage.s3_stopped_at_s is not None
     assert s3_outage.struck, s3_outage.run_log  # the outage failed a run of good videos
     assert s3_outage.outage_reruns >= 1, s3_outage.run_log
@@ -85,3 +126,9 @@ def test_an_s3_outage_heals_without_an_operator(s3_outage):
     assert name in s3_outage.failed[name]
     assert s3_outage.never_taken == [] and s3_outage.taken_twice == []
     assert s3_outage.mismatches == []
+
+
+def test_the_ui_shows_the_reruns_and_what_the_sensor_did(s3_outage):
+    _, seen = s3_outage
+    assert seen["rerun_status"] == "SUCCESS"
+    assert seen["handled"].endswith("marked failed") and "run again" in seen["handled"]
