@@ -320,7 +320,7 @@ def run_stage(
             f"\n{lines}",
             metadata={
                 "failed_videos": dg.MetadataValue.json(failed),
-                OUTAGE_VIDEOS: dg.MetadataValue.json([v for v in outages if v in failed]),
+                OUTAGE_VIDEOS: dg.MetadataValue.json(outages),  # each is in `failed` too
             },
             allow_retries=False,
         )

@@ -36,19 +36,25 @@ def attempt_of(run: dg.DagsterRun) -> int:
         return 0
 
 
+def retried_errors(instance: dg.DagsterInstance, run_id: str, step_key: str) -> list:
+    """The errors a step of the run was retried for, oldest first (None where not recorded)."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
+    ).records
+    return [
+        r.event_log_entry.dagster_event.event_specific_data.error
+        for r in records
+        if r.event_log_entry.dagster_event.step_key == step_key
+    ]
+
+
 def _step_failure_is_transient(instance: dg.DagsterInstance, run_id: str, record) -> bool:
     event = record.event_log_entry.dagster_event
     error = getattr(event.event_specific_data, "error", None)
     if error is None:
         return False
     if (error.message or "").startswith("Exceeded max_retries") and event.step_key:
-        retried = [
-            r.event_log_entry.dagster_event.event_specific_data.error
-            for r in instance.get_records_for_run(
-                run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
-            ).records
-            if r.event_log_entry.dagster_event.step_key == event.step_key
-        ]
+        retried = retried_errors(instance, run_id, event.step_key)
         error = retried[-1] if retried and retried[-1] is not None else error
     return error_info_is_transient(error)
 

@@ -32,6 +32,7 @@ from heimdex_pipeline.outage_reruns import (
     queue_for_rerun,
     rerun_requests,
     rerunnable,
+    retried_errors,
 )
 from heimdex_pipeline.partitions import videos
 from heimdex_pipeline.resources import CatalogResource, ObjectStoreResource, VectorStoreResource
@@ -253,17 +254,15 @@ def run_errors(instance: dg.DagsterInstance, run_id: str) -> str:
 
 def _last_retry_cause(instance: dg.DagsterInstance, run_id: str, step_key: str) -> str | None:
     """Why a step that ran out of retries kept failing: its last retried error."""
-    records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
-    ).records
-    errors = [
-        r.event_log_entry.dagster_event.event_specific_data.error
-        for r in records
-        if r.event_log_entry.dagster_event.step_key == step_key
-    ]
+    errors = retried_errors(instance, run_id, step_key)
     if not errors or errors[-1] is None:
         return None
     return f"{describe_error_info(errors[-1])} (still failing after {len(errors)} retries)"
+
+
+def _run_rows(instance: dg.DagsterInstance, stores: Stores, run: dg.DagsterRun) -> dict:
+    with stores.catalog.session() as session:
+        return videos_by_id(session, run_videos(instance, run))
 
 
 def unfinished_videos(
@@ -271,8 +270,7 @@ def unfinished_videos(
 ) -> list[str]:
     """Videos of an ended run still `uploading`, `validating` or `processing`: it never
     finished them (a video that failed in a step already says why; a finished one is done)."""
-    with stores.catalog.session() as session:
-        rows = videos_by_id(session, run_videos(instance, run))
+    rows = _run_rows(instance, stores, run)
     return [video_id for video_id, row in rows.items() if row.state in IN_PROGRESS]
 
 
@@ -280,11 +278,9 @@ def left_by_run(instance: dg.DagsterInstance, stores: Stores, run: dg.DagsterRun
     """The run's videos its failure left undone: unfinished, or marked failed for the run's
     failure (by whoever saw it end first: this sensor or `heimdex index`), not by a step."""
     prefix = run_failure_prefix(run)
-    with stores.catalog.session() as session:
-        rows = videos_by_id(session, run_videos(instance, run))
     return [
         video_id
-        for video_id, row in rows.items()
+        for video_id, row in _run_rows(instance, stores, run).items()
         if row.state in IN_PROGRESS
         or (row.state is VideoState.FAILED and (row.error_text or "").startswith(prefix))
     ]
@@ -346,17 +342,15 @@ def build_failed_runs_sensor(outage_reruns: int) -> dg.SensorDefinition:
                 f"{run_failure_prefix(run)}failed: {errors}; run again "
                 f"({attempt + 1} of {outage_reruns} re-runs after an outage)",
             )
-            queued = [v for keys, _ in requests for v in keys]
+        queued = [v for keys, _ in requests for v in keys]
+        if queued:
             context.log.info(f"running {len(queued)} videos again: {', '.join(queued[:20])}")
         how = "failed" if attempt == 0 else f"failed (re-run {attempt} of {outage_reruns})"
-        marked = mark_unfinished_videos_failed(
-            instance, stores, run, how, message, skip={v for keys, _ in requests for v in keys}
-        )
+        marked = mark_unfinished_videos_failed(instance, stores, run, how, message, skip=queued)
         if marked:
             context.log.info(f"marked {len(marked)} videos failed: {', '.join(marked[:20])}")
-        queued = sum(len(keys) for keys, _ in requests)
         instance.add_run_tags(
-            run.run_id, {HANDLED_TAG: f"{queued} run again, {len(marked)} marked failed"}
+            run.run_id, {HANDLED_TAG: f"{len(queued)} run again, {len(marked)} marked failed"}
         )
         # None lets Dagster go on to the next failed run in this tick; requests end the tick
         return [request for _, request in requests] or None

@@ -156,11 +156,7 @@ def wait_for_stores(
     """Wait until the catalog, the object store and the vector store answer, pausing longer
     each time (up to 30 s), for at most `timeout_s`. Answers whether they all did; a fault
     that is not transient is raised at once."""
-    probes = {
-        "catalog": stores.catalog.check_schema,
-        "object store": lambda: stores.objects.list_page("incoming/", limit=1),
-        "vector store": stores.vectors.table_names,
-    }
+    probes = stores.probes()
     deadline, pause = time.monotonic() + timeout_s, first_pause_s
     while True:
         down = {}

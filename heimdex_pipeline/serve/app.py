@@ -116,9 +116,7 @@ def create_app(settings: Settings, stores: Stores | None = None) -> FastAPI:
     def health() -> JSONResponse:
         """Each store and the model, with its status; 200 when all are up, else 503."""
         checks = {
-            "catalog": _probe(stores.catalog.check_schema),
-            "objects": _probe(lambda: stores.objects.list_page("thumbnails/", limit=1)),
-            "vectors": _probe(stores.vectors.table_names),
+            **{name: _probe(probe) for name, probe in stores.probes().items()},
             "model": {
                 "status": "ok" if service.model_ready else "unavailable",
                 **({"detail": service.model_error} if service.model_error else {}),

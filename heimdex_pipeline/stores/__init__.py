@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from heimdex_pipeline.catalog.database import Catalog
@@ -17,6 +18,15 @@ class Stores:
     catalog: Catalog
     objects: ObjectStore
     vectors: VectorStore
+
+    def probes(self) -> dict[str, Callable[[], object]]:
+        """One cheap read from each store, raising when it does not answer (`/health`, and a
+        re-run after an outage waiting for the stores)."""
+        return {
+            "catalog": self.catalog.check_schema,
+            "objects": lambda: self.objects.list_page("thumbnails/", limit=1),
+            "vectors": self.vectors.table_names,
+        }
 
 
 def open_stores(settings: Settings, check_schema: bool = True) -> Stores:
