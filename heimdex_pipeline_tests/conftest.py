@@ -39,12 +39,14 @@ def _import_anyio_now() -> None:
     """anyio imports its parts on first use, which may be in a server's worker thread, and
     pytest rewrites them (anyio ships a pytest plugin) with `ast.parse`. On CPython 3.11.7 two
     threads parsing at once can fail with "SystemError: AST constructor recursion depth
-    mismatch" (seen once in CI, in a search test serving a thumbnail): import them all here,
-    in the main thread, before any test starts a thread."""
+    mismatch" (seen in CI: serving a thumbnail, and loading the asyncio backend): import them
+    all here, in the main thread, before any test starts a thread."""
     import anyio
+    from anyio._core._eventloop import get_async_backend
 
     for name in dir(anyio):
         getattr(anyio, name)
+    get_async_backend("asyncio")  # the event-loop backend, loaded on first use otherwise
 
 
 _import_anyio_now()
