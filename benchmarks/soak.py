@@ -154,7 +154,14 @@ def audit(settings) -> list[str]:
     return problems
 
 
-LOGGED_TAGS = ("dagster/sensor_name", "heimdex/outage_rerun", "heimdex/after_failure")
+LOGGED_TAGS = (
+    "dagster/sensor_name",
+    "heimdex/outage_rerun",
+    "dagster/failure_reason",
+    "dagster/will_retry",
+    "dagster/parent_run_id",
+    "heimdex/after_failure",
+)
 
 
 def _describe_run(instance, run) -> str:

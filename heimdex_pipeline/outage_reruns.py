@@ -8,9 +8,10 @@ connection, an unreachable store). Bad input never is. Each re-run is tagged wit
 and first waits for the stores to answer (`HEIMDEX_OUTAGE_WAIT_S`, in the chain's first step);
 past `HEIMDEX_OUTAGE_RERUNS` the videos stay `failed` for the operator.
 
-Dagster's own run retries are for runs with no step failure (a lost worker); these re-runs are
-for the step failures Dagster does not retry (`retry_on_asset_or_op_failure` is off so that bad
-input is never retried), so the two never act on the same run.
+Dagster's own run retries are for runs with no step failure (a lost worker, a crash outside the
+steps); these re-runs are for the step failures Dagster does not retry
+(`retry_on_asset_or_op_failure` is off so that bad input is never retried). A failed run Dagster
+will retry (`dagster/will_retry`) is left to it, so the two never act on the same run.
 """
 
 from __future__ import annotations

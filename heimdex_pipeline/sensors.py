@@ -44,6 +44,8 @@ from heimdex_pipeline.video_ids import file_name_of, is_video_name, video_id_for
 INDEX_JOB = "index_video"
 # Set on a failed run once the failed-runs sensor has dealt with its videos (shown in the UI).
 HANDLED_TAG = "heimdex/after_failure"
+LEFT_TO_RUN_RETRY = "left to Dagster's run retry"
+WILL_RETRY_TAG = "dagster/will_retry"  # set by the instance on a failed run it will retry
 # One S3 LIST request a tick. With 30 s between ticks a listing of 10,000 keys is read through
 # in 10 ticks; new keys that sort after every known one are found on the next tick.
 KEYS_PER_TICK = 1000
@@ -308,16 +310,24 @@ def mark_unfinished_videos_failed(
     return marked
 
 
+def will_be_retried(run: dg.DagsterRun) -> bool:
+    """Whether Dagster's run retries will run this failed run again: the instance decided
+    (`dagster/will_retry`) when the run failed, before any sensor saw it."""
+    return run.tags.get(WILL_RETRY_TAG, "").lower() == "true"
+
+
 def build_failed_runs_sensor(outage_reruns: int) -> dg.SensorDefinition:
     """The failed-runs sensor: a failed run's unfinished videos are marked failed, and the
-    videos an outage failed run again, at most `outage_reruns` times (`outage_reruns.py`)."""
+    videos an outage failed run again, at most `outage_reruns` times (`outage_reruns.py`); a run
+    Dagster will retry is left to the retry."""
 
     @dg.run_failure_sensor(
         name="failed_runs_fail_their_videos",
         default_status=dg.DefaultSensorStatus.RUNNING,
         request_job=index_video_job,
         description="A failed run's videos that never finished (a lost worker, a crash, a "
-        "timeout) are marked failed with the run and the step. Videos an outage failed (a "
+        "timeout) are marked failed with the run and the step, once Dagster's run retries are "
+        "spent (a run Dagster will retry is left to it). Videos an outage failed (a "
         "database or store that could not be reached) are run again, at most "
         f"{outage_reruns} times.",
     )
@@ -327,8 +337,13 @@ def build_failed_runs_sensor(outage_reruns: int) -> dg.SensorDefinition:
         objects: ObjectStoreResource,
         vectors: VectorStoreResource,
     ) -> list[dg.RunRequest] | None:
-        stores = Stores(catalog.catalog(), objects.store(), vectors.store())
         run, instance = context.dagster_run, context.instance
+        if will_be_retried(run):
+            # Dagster's run retry (a lost worker, a crash outside the steps) takes the videos
+            # on: marking them failed or running them again here would race with it
+            instance.add_run_tags(run.run_id, {HANDLED_TAG: LEFT_TO_RUN_RETRY})
+            return None
+        stores = Stores(catalog.catalog(), objects.store(), vectors.store())
         message = context.failure_event.message or "failed"
         outage = outage_videos(instance, run, left_by_run(instance, stores, run))
         attempt = attempt_of(run)

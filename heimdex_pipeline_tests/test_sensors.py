@@ -12,7 +12,14 @@ from heimdex_pipeline.catalog.videos import get_video
 from heimdex_pipeline.definitions import build_definitions
 from heimdex_pipeline.ingest import QUIET_RUN_CONFIG
 from heimdex_pipeline.jobs import INDEX_JOB
-from heimdex_pipeline.sensors import InboxCursor, build_inbox_sensor, scan_inbox
+from heimdex_pipeline.sensors import (
+    HANDLED_TAG,
+    LEFT_TO_RUN_RETRY,
+    WILL_RETRY_TAG,
+    InboxCursor,
+    build_inbox_sensor,
+    scan_inbox,
+)
 from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.snapshots import snapshot
 
@@ -239,3 +246,28 @@ def test_hostile_keys_in_incoming_are_refused_and_the_rest_indexes(
     assert run(settings, instance, request).success
     result = tick(settings, instance)  # the wrapped listing comes back to them: still refused
     assert not result.run_requests
+
+
+def test_a_run_dagster_will_retry_is_left_to_the_retry(make_settings, sample_videos, tmp_path):
+    """A run that failed outside its steps (here its CLIP worker could not start) on an instance
+    with run retries: Dagster tags it `dagster/will_retry` and will run it again, so the
+    failed-runs sensor neither marks its videos failed nor asks for a run of its own (the two
+    would race on the same videos); it says so on the run."""
+    settings = make_settings(HEIMDEX_CLIP_PRETRAINED=str(tmp_path / "no-such-weights.pt"))
+    stores = stores_of(settings)
+    instance = dg.DagsterInstance.ephemeral(
+        settings={"run_retries": {"enabled": True, "max_retries": 2}}
+    )
+    stores.objects.put_file("incoming/good.mp4", sample_videos / "realshort.mp4")
+    result = tick(settings, instance)
+    apply(instance, result)
+    (request,) = result.run_requests
+    outcome = run(settings, instance, request)
+    assert not outcome.success
+    failed = instance.get_run_by_id(outcome.dagster_run.run_id)
+    assert failed.tags.get(WILL_RETRY_TAG) == "true"  # Dagster's own decision, not ours
+    assert failed_runs_sensor_on(settings, instance, failed) == []
+    assert instance.get_run_by_id(failed.run_id).tags[HANDLED_TAG] == LEFT_TO_RUN_RETRY
+    with stores.catalog.session() as session:
+        row = get_video(session, request.partition_key)
+    assert row.state is VideoState.UPLOADING and not row.error_text  # the retry takes it on

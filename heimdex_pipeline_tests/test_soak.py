@@ -120,7 +120,7 @@ def test_an_s3_outage_heals_without_an_operator(s3_outage):
     assert s3_outage.s3_stopped_at_s is not None
     assert s3_outage.struck, s3_outage.run_log  # the outage failed a run of good videos
     assert s3_outage.outage_reruns >= 1, s3_outage.run_log
-    assert s3_outage.reruns == 0, s3_outage.rerun
+    assert s3_outage.reruns == 0, (s3_outage.rerun, s3_outage.failed, s3_outage.run_log)
     assert s3_outage.indexed == 6, (s3_outage.failed, s3_outage.run_log)
     (name,) = s3_outage.failed
     assert name in s3_outage.failed[name]
