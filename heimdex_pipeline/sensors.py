@@ -303,8 +303,10 @@ def mark_unfinished_videos_failed(
 ) -> list[str]:
     """Mark an ended run's unfinished videos (but `skip`) `failed`, saying which run ended how
     and where, and remove what was made of them."""
-    reason = f"{run_failure_prefix(run)}{how}: {run_errors(instance, run.run_id) or message}"
     marked = [v for v in unfinished_videos(instance, stores, run) if v not in skip]
+    if not marked:
+        return []
+    reason = f"{run_failure_prefix(run)}{how}: {run_errors(instance, run.run_id) or message}"
     for video_id in marked:  # nothing half-made stays where it can be reached
         fail_video(video_id, stores, reason[:2000])
     return marked
