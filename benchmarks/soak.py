@@ -154,22 +154,21 @@ def audit(settings) -> list[str]:
     return problems
 
 
-LOGGED_TAGS = (
-    "dagster/sensor_name",
-    "heimdex/outage_rerun",
-    "dagster/failure_reason",
-    "dagster/will_retry",
-    "dagster/parent_run_id",
-    "heimdex/after_failure",
-)
-
-
 def _describe_run(instance, run) -> str:
     """One line: the run, its status and videos, why it ran, and what failed in it."""
-    from heimdex_pipeline.sensors import run_errors, run_videos
+    from heimdex_pipeline.outage_reruns import ATTEMPT_TAG
+    from heimdex_pipeline.sensors import HANDLED_TAG, WILL_RETRY_TAG, run_errors, run_videos
 
+    logged = (
+        "dagster/sensor_name",
+        ATTEMPT_TAG,
+        "dagster/failure_reason",
+        WILL_RETRY_TAG,
+        "dagster/parent_run_id",
+        HANDLED_TAG,
+    )
     line = f"{run.run_id[:8]} {run.status.value} {len(run_videos(instance, run))} videos"
-    line += "".join(f" {k}={run.tags[k]}" for k in LOGGED_TAGS if k in run.tags)
+    line += "".join(f" {k}={run.tags[k]}" for k in logged if k in run.tags)
     if run.status.value == "FAILURE":
         line += f" errors: {run_errors(instance, run.run_id)[:300]}"
     return line
