@@ -47,7 +47,7 @@ def prepare_home(home: Path, env: dict[str, str], instance_yaml: str | None = No
         instance_yaml or "telemetry:\n  enabled: false\n"
     )
     subprocess.run(
-        [PYTHON, "-m", "heimdex_pipeline.cli", "db", "upgrade"], env=env, check=True,
+        [PYTHON, "-m", "heimdex_pipeline.cli.main", "db", "upgrade"], env=env, check=True,
         capture_output=True,
     )  # fmt: skip
 

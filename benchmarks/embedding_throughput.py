@@ -10,7 +10,7 @@ import torch
 from _common import machine, save
 from PIL import Image
 
-from heimdex_pipeline.clip_model import load_clip
+from heimdex_pipeline.clip.model import load_clip
 
 
 def main(batches: int = 5, batch_size: int = 32) -> None:

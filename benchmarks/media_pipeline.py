@@ -11,12 +11,12 @@ from pathlib import Path
 import av
 from _common import clips, machine, sample_videos, save
 
-from heimdex_pipeline.bundles import pack_files, pack_samples, unpack_samples
 from heimdex_pipeline.media.analyse import analyse_video
 from heimdex_pipeline.media.detect import DetectorSettings, tile_scenes
 from heimdex_pipeline.media.frames import SampleSettings
 from heimdex_pipeline.media.probe import probe
 from heimdex_pipeline.media.thumbnail import scene_pictures
+from heimdex_pipeline.stores.bundles import pack_files, pack_samples, unpack_samples
 
 warnings.filterwarnings("ignore")
 

@@ -62,7 +62,7 @@ def heimdex_index(paths: list[Path]) -> dict:
         env = heimdex_env(home)
         started = time.perf_counter()
         result = subprocess.run(
-            [PYTHON, "-m", "heimdex_pipeline.cli", "index", *map(str, paths)],
+            [PYTHON, "-m", "heimdex_pipeline.cli.main", "index", *map(str, paths)],
             env=env, capture_output=True, text=True,
         )  # fmt: skip
         wall = time.perf_counter() - started
@@ -131,7 +131,7 @@ def bench_sensor() -> dict:
 
 def _indexed(env: dict[str, str]) -> int:
     result = subprocess.run(
-        [PYTHON, "-m", "heimdex_pipeline.cli", "videos", "--json", "--limit", "1000"],
+        [PYTHON, "-m", "heimdex_pipeline.cli.main", "videos", "--json", "--limit", "1000"],
         env=env, capture_output=True, text=True,
     )  # fmt: skip
     if result.returncode != 0:
@@ -161,11 +161,11 @@ def _pg_database(name: str) -> str:
 
 def _register(env: dict[str, str], videos: list[Path]) -> list[str]:
     """Catalog rows and partitions for local files, as `heimdex index` would make them."""
+    from heimdex_pipeline.catalog.video_ids import video_id_for
     from heimdex_pipeline.catalog.videos import register_video
-    from heimdex_pipeline.ingest import source_uri_of
+    from heimdex_pipeline.library.sources import source_uri_of
     from heimdex_pipeline.settings import load_settings
     from heimdex_pipeline.stores import open_stores
-    from heimdex_pipeline.video_ids import video_id_for
 
     settings = load_settings(env)
     stores = open_stores(settings)
@@ -271,11 +271,15 @@ def bench_tick(counts: list[int]) -> dict:
 
     from heimdex_pipeline.catalog.database import upgrade
     from heimdex_pipeline.catalog.models import Video, VideoState
-    from heimdex_pipeline.definitions import build_definitions
-    from heimdex_pipeline.sensors import KEYS_PER_TICK, InboxCursor, build_inbox_sensor
+    from heimdex_pipeline.catalog.video_ids import video_id_for
+    from heimdex_pipeline.pipeline.definitions import build_definitions
+    from heimdex_pipeline.pipeline.sensors.inbox import (
+        KEYS_PER_TICK,
+        InboxCursor,
+        build_inbox_sensor,
+    )
     from heimdex_pipeline.settings import load_settings
     from heimdex_pipeline.stores import open_stores
-    from heimdex_pipeline.video_ids import video_id_for
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -49,7 +49,7 @@ def build_library(home: Path, rows: int) -> None:
     ViT-B-32/random model, indexed as search_index would index it."""
     from heimdex_pipeline.catalog.database import upgrade
     from heimdex_pipeline.catalog.models import SearchModel, Video, VideoState, utcnow
-    from heimdex_pipeline.clip_model import load_clip
+    from heimdex_pipeline.clip.model import load_clip
     from heimdex_pipeline.settings import load_settings
     from heimdex_pipeline.stores import open_stores
     from heimdex_pipeline.stores.vectors import ensure_indexes, scenes_schema
@@ -166,7 +166,7 @@ def measure(rows: int, seconds: float) -> dict:
         port = free_port()
         env = heimdex_env(home)
         server = subprocess.Popen(
-            [PYTHON, "-m", "heimdex_pipeline.cli", "serve", "--port", str(port)],
+            [PYTHON, "-m", "heimdex_pipeline.cli.main", "serve", "--port", str(port)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"

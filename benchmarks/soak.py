@@ -114,8 +114,8 @@ def audit(settings) -> list[str]:
     from sqlalchemy import select
 
     from heimdex_pipeline.catalog.models import Scene, Video, VideoState
-    from heimdex_pipeline.keys import DERIVED_PREFIXES
     from heimdex_pipeline.stores import open_stores
+    from heimdex_pipeline.stores.keys import DERIVED_PREFIXES
 
     stores = open_stores(settings)
     problems = []
@@ -156,8 +156,8 @@ def audit(settings) -> list[str]:
 
 def _describe_run(instance, run) -> str:
     """One line: the run, its status and videos, why it ran, and what failed in it."""
-    from heimdex_pipeline.outage_reruns import ATTEMPT_TAG
-    from heimdex_pipeline.sensors import HANDLED_TAG, WILL_RETRY_TAG, run_errors, run_videos
+    from heimdex_pipeline.pipeline.runs import run_errors, run_videos
+    from heimdex_pipeline.pipeline.tags import ATTEMPT_TAG, HANDLED_TAG, WILL_RETRY_TAG
 
     logged = (
         "dagster/sensor_name",
@@ -210,12 +210,12 @@ def soak(
     from moto.server import ThreadedMotoServer
 
     from heimdex_pipeline.catalog.models import VideoState
+    from heimdex_pipeline.catalog.video_ids import video_id_for
     from heimdex_pipeline.catalog.videos import videos_by_id
-    from heimdex_pipeline.outage_reruns import ATTEMPT_TAG
-    from heimdex_pipeline.sensors import HANDLED_TAG, run_videos
+    from heimdex_pipeline.pipeline.runs import run_videos
+    from heimdex_pipeline.pipeline.tags import ATTEMPT_TAG, HANDLED_TAG
     from heimdex_pipeline.settings import load_settings
     from heimdex_pipeline.stores import open_stores
-    from heimdex_pipeline.video_ids import video_id_for
 
     result = SoakResult(videos=videos, bad=bad)
     work = Path(workdir or tempfile.mkdtemp(prefix="heimdex-soak-"))

@@ -137,7 +137,7 @@ def run(rows: int, folder: str) -> dict:
 
 def text_query_end_to_end(folder: str, rows: int) -> dict:
     """A text query through the real-size text encoder, then the search `heimdex search` runs."""
-    from heimdex_pipeline.clip_model import load_clip
+    from heimdex_pipeline.clip.model import load_clip
     from heimdex_pipeline.stores.vectors import nearest
 
     encoder = load_clip("ViT-B-32", "random")

@@ -1,4 +1,5 @@
-"""Environment → settings, in one place. Every default works on one machine with no server."""
+"""Environment → settings, in one place (read and typed by pydantic-settings). Every default
+works on one machine with no server."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -52,9 +56,13 @@ class S3Settings:
 
     endpoint: str
     access_key: str
-    secret_key: str
+    secret_key: SecretStr
     secure: bool = True
     region: str = "us-east-1"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.secret_key, SecretStr):  # given as text by a resource or a test
+            object.__setattr__(self, "secret_key", SecretStr(str(self.secret_key)))
 
     @property
     def endpoint_url(self) -> str:
@@ -72,12 +80,17 @@ class ServeSettings:
 
     host: str = "127.0.0.1"
     port: int = 8080
-    api_token: str | None = None
+    api_token: SecretStr | None = None
     # How browsers reach the S3 server (presigned URLs are signed for it), when not as workers do.
     public_endpoint: str | None = None
     public_secure: bool | None = None
     max_upload_bytes: int = 2 * 1024**3
     max_image_bytes: int = 20 * 1024**2
+
+    @property
+    def token(self) -> str | None:
+        """The API token's value, to compare with what a request carries (never to print)."""
+        return self.api_token.get_secret_value() if self.api_token else None
 
     def __repr__(self) -> str:
         token = "set" if self.api_token else "unset"
@@ -124,46 +137,6 @@ class Settings:
         return f"Settings(home={self.home}, database_url={self.database_url_redacted!r}, ...)"
 
 
-DEFAULT_CLIP_MODEL = "ViT-B-32"
-DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(name, raw, "expected true or false")
-
-
-def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
-    raw = env.get(name) or default
-    if raw not in allowed:
-        raise SettingsError(name, raw, f"expected one of {', '.join(allowed)}")
-    return raw
-
-
-def _number(
-    env: Mapping[str, str], name: str, default: float, kind: type, allow_zero: bool = False
-) -> float:
-    """A positive number (or zero, where allowed) of the given kind."""
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return kind(default)
-    wanted = f"a {'non-negative' if allow_zero else 'positive'} {kind.__name__}"
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise SettingsError(name, raw, f"expected {wanted}") from None
-    if value < 0 or (value == 0 and not allow_zero) or value != value:
-        raise SettingsError(name, raw, f"expected {wanted}")
-    return value
-
-
 def _s3_url(name: str, value: str) -> str:
     parsed = urlparse(value)
     bucket = parsed.netloc
@@ -205,70 +178,150 @@ def check_s3_endpoint(endpoint: str) -> str:
     return endpoint
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the settings; a bad value raises SettingsError naming its variable."""
-    env = os.environ if env is None else env
-    home = Path(env.get("HEIMDEX_HOME") or Path.cwd() / ".heimdex").expanduser().resolve()
+DEFAULT_CLIP_MODEL = "ViT-B-32"
+DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
 
-    database_url = check_database_url(
-        env.get("HEIMDEX_DATABASE_URL") or f"sqlite:///{home / 'catalog.sqlite'}"
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+def _var(name: str, **kwargs):
+    """A field read from the variable `name` (exactly as written: variables are upper case)."""
+    return Field(validation_alias=name, **kwargs)
+
+
+class Environment(BaseSettings):
+    """The variables as read and typed by pydantic-settings: each field is one variable, so a
+    bad value's error names it; secrets are `SecretStr` (masked in any repr or error). Store
+    locations and URLs are checked, and combined into `Settings`, by `load_settings`."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=True, env_ignore_empty=True, extra="ignore", frozen=True
     )
+
+    home: Path | None = _var("HEIMDEX_HOME", default=None)
+    database_url: str | None = _var("HEIMDEX_DATABASE_URL", default=None)
+    object_store: str | None = _var("HEIMDEX_OBJECT_STORE", default=None)
+    lancedb_uri: str | None = _var("HEIMDEX_LANCEDB_URI", default=None)
+    s3_endpoint: str = _var("HEIMDEX_S3_ENDPOINT", default="")
+    s3_access_key: SecretStr = _var("HEIMDEX_S3_ACCESS_KEY", default=SecretStr(""))
+    s3_secret_key: SecretStr = _var("HEIMDEX_S3_SECRET_KEY", default=SecretStr(""))
+    s3_secure: bool = _var("HEIMDEX_S3_SECURE", default=True)
+    s3_region: str = _var("HEIMDEX_S3_REGION", default="us-east-1")
+    s3_public_endpoint: str | None = _var("HEIMDEX_S3_PUBLIC_ENDPOINT", default=None)
+    clip_model: str = _var("HEIMDEX_CLIP_MODEL", default=DEFAULT_CLIP_MODEL)
+    clip_pretrained: str = _var("HEIMDEX_CLIP_PRETRAINED", default=DEFAULT_CLIP_PRETRAINED)
+    dagster_home: Path | None = _var("DAGSTER_HOME", default=None)
+    max_scene_s: Positive = _var("HEIMDEX_MAX_SCENE_S", default=30.0)
+    shot_detector: Literal[DETECTORS] = _var(  # type: ignore[valid-type]
+        "HEIMDEX_SHOT_DETECTOR", default=DEFAULT_DETECTOR
+    )
+    vector_index_min_rows: PositiveInt = _var("HEIMDEX_VECTOR_INDEX_MIN_ROWS", default=10_000)
+    run_batch_size: PositiveInt = _var("HEIMDEX_RUN_BATCH_SIZE", default=25)
+    step_retries: NonNegativeInt = _var("HEIMDEX_STEP_RETRIES", default=3)
+    step_retry_delay_s: NonNegative = _var("HEIMDEX_STEP_RETRY_DELAY_S", default=5.0)
+    outage_reruns: NonNegativeInt = _var("HEIMDEX_OUTAGE_RERUNS", default=2)
+    outage_wait_s: NonNegative = _var("HEIMDEX_OUTAGE_WAIT_S", default=300.0)
+    serve_host: str = _var("HEIMDEX_SERVE_HOST", default="127.0.0.1")
+    serve_port: Annotated[int, Field(gt=0, lt=65536)] = _var("HEIMDEX_SERVE_PORT", default=8080)
+    api_token: SecretStr | None = _var("HEIMDEX_API_TOKEN", default=None)
+    max_upload_mb: Positive = _var("HEIMDEX_MAX_UPLOAD_MB", default=2048)
+    max_image_mb: Positive = _var("HEIMDEX_MAX_IMAGE_MB", default=20)
+
+    @classmethod
+    def read(cls, env: Mapping[str, str] | None) -> Environment:
+        """From the process environment, or from `env` alone; SettingsError naming the first
+        variable that holds a bad value."""
+        try:
+            if env is None:
+                return cls()
+            return cls.model_validate({k: v for k, v in env.items() if v != ""})
+        except ValidationError as error:
+            first = error.errors()[0]
+            variable = str(first["loc"][0]) if first["loc"] else "?"
+            raw = env.get(variable, "") if env is not None else os.environ.get(variable, "")
+            raise SettingsError(variable, str(raw), _reason(first)) from None
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    """A validation error as a short reason ("expected ...")."""
+    kind = error.get("type", "")
+    if kind.startswith("bool"):
+        return "expected true or false"
+    if kind == "literal_error":
+        return "expected one of " + ", ".join(DETECTORS)
+    if kind.startswith(("int", "float")) or kind in {"greater_than", "greater_than_equal"}:
+        return f"expected a number: {error.get('msg', '').lower()}"
+    return str(error.get("msg", "invalid"))
+
+
+def _public_endpoint(raw: str | None) -> tuple[str | None, bool | None]:
+    """HEIMDEX_S3_PUBLIC_ENDPOINT as (host:port, secure or None when no scheme was given)."""
+    if raw is None or "://" not in raw:
+        return raw, None
+    scheme, _, endpoint = raw.partition("://")
+    if scheme not in ("http", "https") or not endpoint or "/" in endpoint.rstrip("/"):
+        raise SettingsError(
+            "HEIMDEX_S3_PUBLIC_ENDPOINT", raw, "expected host:port or http(s)://host:port"
+        )
+    return endpoint.rstrip("/"), scheme == "https"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings (from `env` alone when given, else the process
+    environment); a bad value raises SettingsError naming its variable."""
+    read = Environment.read(env)
+    home = (read.home or Path.cwd() / ".heimdex").expanduser().resolve()
+    database_url = check_database_url(read.database_url or f"sqlite:///{home / 'catalog.sqlite'}")
     object_store = normalise_location(
-        "HEIMDEX_OBJECT_STORE", env.get("HEIMDEX_OBJECT_STORE") or str(home / "objects")
+        "HEIMDEX_OBJECT_STORE", read.object_store or str(home / "objects")
     )
     lancedb_uri = normalise_location(
-        "HEIMDEX_LANCEDB_URI", env.get("HEIMDEX_LANCEDB_URI") or str(home / "lancedb")
+        "HEIMDEX_LANCEDB_URI", read.lancedb_uri or str(home / "lancedb")
     )
-
     s3 = None
     if object_store.startswith("s3://") or lancedb_uri.startswith("s3://"):
         s3 = S3Settings(
-            endpoint=check_s3_endpoint(env.get("HEIMDEX_S3_ENDPOINT") or ""),
-            access_key=env.get("HEIMDEX_S3_ACCESS_KEY", ""),
-            secret_key=env.get("HEIMDEX_S3_SECRET_KEY", ""),
-            secure=_bool(env, "HEIMDEX_S3_SECURE", True),
-            region=env.get("HEIMDEX_S3_REGION") or "us-east-1",
+            endpoint=check_s3_endpoint(read.s3_endpoint),
+            access_key=read.s3_access_key.get_secret_value(),
+            secret_key=read.s3_secret_key,
+            secure=read.s3_secure,
+            region=read.s3_region,
         )
-
-    dagster_home = Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve()
-    public = env.get("HEIMDEX_S3_PUBLIC_ENDPOINT") or None
-    public_secure = None
-    if public is not None and "://" in public:
-        scheme, _, public = public.partition("://")
-        if scheme not in ("http", "https") or not public or "/" in public.rstrip("/"):
-            raise SettingsError(
-                "HEIMDEX_S3_PUBLIC_ENDPOINT", env["HEIMDEX_S3_PUBLIC_ENDPOINT"],
-                "expected host:port or http(s)://host:port",
-            )  # fmt: skip
-        public, public_secure = public.rstrip("/"), scheme == "https"
+    public, public_secure = _public_endpoint(read.s3_public_endpoint)
     serve = ServeSettings(
-        host=env.get("HEIMDEX_SERVE_HOST") or "127.0.0.1",
-        port=int(_number(env, "HEIMDEX_SERVE_PORT", 8080, int)),
-        api_token=env.get("HEIMDEX_API_TOKEN") or None,
+        host=read.serve_host,
+        port=read.serve_port,
+        api_token=read.api_token,
         public_endpoint=public,
         public_secure=public_secure,
-        max_upload_bytes=int(_number(env, "HEIMDEX_MAX_UPLOAD_MB", 2048, float) * 1024**2),
-        max_image_bytes=int(_number(env, "HEIMDEX_MAX_IMAGE_MB", 20, float) * 1024**2),
+        max_upload_bytes=int(read.max_upload_mb * 1024**2),
+        max_image_bytes=int(read.max_image_mb * 1024**2),
     )
+    source = os.environ if env is None else env
     return Settings(
         home=home,
         database_url=database_url,
         object_store=object_store,
         lancedb_uri=lancedb_uri,
         s3=s3,
-        clip_model=env.get("HEIMDEX_CLIP_MODEL") or DEFAULT_CLIP_MODEL,
-        clip_pretrained=env.get("HEIMDEX_CLIP_PRETRAINED") or DEFAULT_CLIP_PRETRAINED,
-        dagster_home=dagster_home,
-        max_scene_s=_number(env, "HEIMDEX_MAX_SCENE_S", 30.0, float),
-        shot_detector=_choice(env, "HEIMDEX_SHOT_DETECTOR", DETECTORS, DEFAULT_DETECTOR),
-        vector_index_min_rows=int(_number(env, "HEIMDEX_VECTOR_INDEX_MIN_ROWS", 10_000, int)),
-        run_batch_size=int(_number(env, "HEIMDEX_RUN_BATCH_SIZE", 25, int)),
-        step_retries=int(_number(env, "HEIMDEX_STEP_RETRIES", 3, int, allow_zero=True)),
-        step_retry_delay_s=_number(env, "HEIMDEX_STEP_RETRY_DELAY_S", 5.0, float, allow_zero=True),
-        outage_reruns=int(_number(env, "HEIMDEX_OUTAGE_RERUNS", 2, int, allow_zero=True)),
-        outage_wait_s=_number(env, "HEIMDEX_OUTAGE_WAIT_S", 300.0, float, allow_zero=True),
+        clip_model=read.clip_model,
+        clip_pretrained=read.clip_pretrained,
+        dagster_home=(read.dagster_home or home / "dagster").expanduser().resolve(),
+        max_scene_s=read.max_scene_s,
+        shot_detector=read.shot_detector,
+        vector_index_min_rows=read.vector_index_min_rows,
+        run_batch_size=read.run_batch_size,
+        step_retries=read.step_retries,
+        step_retry_delay_s=read.step_retry_delay_s,
+        outage_reruns=read.outage_reruns,
+        outage_wait_s=read.outage_wait_s,
         serve=serve,
         from_environment=frozenset(
-            k for k, v in env.items() if k.startswith("HEIMDEX_") and v and os.environ.get(k) == v
+            k
+            for k, v in source.items()
+            if k.startswith("HEIMDEX_") and v and os.environ.get(k) == v
         ),
     )

@@ -176,14 +176,44 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return str(config), str(checkpoint)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def tiny_clip_worker(tiny_clip: tuple[str, str]) -> Iterator[None]:
     """One CLIP worker process for the tiny model, shared by every run of the session (as
     `heimdex index` shares one across its runs): the worker's torch import is paid once."""
-    from heimdex_pipeline.clip_worker import serving
+    from heimdex_pipeline.clip.worker import serving
 
     with serving(*tiny_clip):
         yield
+
+
+class FastTierError(AssertionError):
+    """A test of the fast tier started a server, a process or a database connection."""
+
+
+@pytest.fixture(autouse=True)
+def fast_tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Slow tests get the shared CLIP worker. A test without the `slow` mark may start no
+    subprocess, no worker process, no S3 server and no PostgreSQL connection: doing so fails
+    it, naming what it started, so the fast tier stays fast and honest."""
+    if request.node.get_closest_marker("slow"):
+        request.getfixturevalue("tiny_clip_worker")
+        return
+    import multiprocessing.process
+    import subprocess
+
+    import psycopg2
+    from moto.server import ThreadedMotoServer
+
+    def refuse(what: str):
+        def refused(*args, **kwargs):
+            raise FastTierError(f"a fast test started {what}: mark it @pytest.mark.slow")
+
+        return refused
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("a subprocess"))
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse("a worker process"))
+    monkeypatch.setattr(ThreadedMotoServer, "start", refuse("an S3 server"))
+    monkeypatch.setattr(psycopg2, "connect", refuse("a PostgreSQL connection"))
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import hashlib
 from sqlalchemy import select
 
 from heimdex_pipeline.catalog.models import Scene, Video
-from heimdex_pipeline.keys import RUNS_PREFIX
 from heimdex_pipeline.stores import Stores
+from heimdex_pipeline.stores.keys import RUNS_PREFIX
 
 
 def snapshot(stores: Stores) -> dict:

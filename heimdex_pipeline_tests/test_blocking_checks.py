@@ -17,15 +17,16 @@ import dagster as dg
 import pytest
 from sqlalchemy import update
 
-from heimdex_pipeline import checks
 from heimdex_pipeline.catalog.models import Video
+from heimdex_pipeline.catalog.video_ids import source_uri_for, video_id_for
 from heimdex_pipeline.catalog.videos import scenes_of
-from heimdex_pipeline.embeddings_io import parquet_to_vectors, vectors_to_parquet
-from heimdex_pipeline.ingest import dagster_instance, index_paths
-from heimdex_pipeline.keys import DERIVED_PREFIXES, sidecar_prefix, vectors_key
+from heimdex_pipeline.clip.vectors_io import parquet_to_vectors, vectors_to_parquet
+from heimdex_pipeline.pipeline import checks
+from heimdex_pipeline.pipeline.instance import dagster_instance
+from heimdex_pipeline.pipeline.local_runs import index_paths
 from heimdex_pipeline.stores import Stores
+from heimdex_pipeline.stores.keys import DERIVED_PREFIXES, sidecar_prefix, vectors_key
 from heimdex_pipeline.stores.vectors import quote
-from heimdex_pipeline.video_ids import source_uri_for, video_id_for
 from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.media_files import copy_with_name
 

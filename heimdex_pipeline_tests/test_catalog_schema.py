@@ -38,12 +38,13 @@ def test_sqlite_at_head_matches_the_models(tmp_path: Path):
     assert schema_drift(url, Base.metadata) == []
 
 
+@pytest.mark.slow
 def test_postgres_at_head_matches_the_models(postgres_url: str):
     upgrade(postgres_url)
     assert schema_drift(postgres_url, Base.metadata) == []
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def test_a_column_added_without_a_migration_is_drift(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ):
@@ -56,10 +57,11 @@ def test_a_column_added_without_a_migration_is_drift(
     assert [(d[0], d[3].name) for d in drift if d[0] == "add_column"] == [("add_column", "bitrate")]
 
 
+@pytest.mark.slow
 def test_heimdex_db_upgrade_creates_the_tables(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
     result = subprocess.run(
-        [sys.executable, "-m", "heimdex_pipeline.cli", "db", "upgrade"],
+        [sys.executable, "-m", "heimdex_pipeline.cli.main", "db", "upgrade"],
         env={"HEIMDEX_HOME": str(tmp_path), "HEIMDEX_DATABASE_URL": url, "PATH": ""},
         capture_output=True,
         text=True,

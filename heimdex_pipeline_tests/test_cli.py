@@ -27,7 +27,7 @@ def run_heimdex(tmp_path: Path, tiny_clip):
 
     def run(*args: str, **overrides: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "heimdex_pipeline.cli", *args],
+            [sys.executable, "-m", "heimdex_pipeline.cli.main", *args],
             env={**env, **overrides},
             capture_output=True,
             text=True,
@@ -132,7 +132,7 @@ def test_demo_falls_back_to_random_weights_with_a_banner_and_index_never_does(
 
 
 def test_demo_takes_scikit_videos_clips_where_there_is_no_sample_folder(monkeypatch, tmp_path):
-    from heimdex_pipeline.demo import sample_clips
+    from heimdex_pipeline.cli.demo import sample_clips
     from heimdex_pipeline.media.probe import probe
 
     monkeypatch.delenv("HEIMDEX_SAMPLE_VIDEOS", raising=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from heimdex_pipeline.ingest import index_paths
+from heimdex_pipeline.pipeline.local_runs import index_paths
 from heimdex_pipeline.settings import load_settings
 
 pytestmark = pytest.mark.slow

@@ -347,6 +347,7 @@ current-context: test
 """
 
 
+@pytest.mark.slow  # PostgreSQL
 def test_the_helm_values_render_to_an_instance_dagster_loads_with_the_k8s_launcher(
     postgres_url: str, tmp_path: Path, monkeypatch
 ):

@@ -15,11 +15,17 @@ from heimdex_pipeline.definitions import defs
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_definitions_hold_the_five_assets_their_checks_and_jobs():
+def test_definitions_hold_the_stages_the_library_assets_their_checks_and_jobs():
     repository = defs.get_repository_def()
     keys = {key.path[-1] for key in repository.asset_graph.get_all_asset_keys()}
-    assert keys == {"raw_videos", "scenes", "thumbnails", "embeddings", "search_index"}
-    assert len(list(repository.asset_graph.asset_check_keys)) == 5
+    stages = {"raw_videos", "scenes", "thumbnails", "embeddings", "search_index"}
+    assert keys == stages | {"library_stats"}
+    checks = {key.asset_key.path[-1] for key in repository.asset_graph.asset_check_keys}
+    assert len(list(repository.asset_graph.asset_check_keys)) == 6
+    assert checks == (stages - {"raw_videos"}) | {"library_stats"}
+    stats = repository.asset_graph.get(dg.AssetKey("library_stats"))
+    assert stats.partitions_def is None and stats.automation_condition is not None
+    assert stats.parent_keys == {dg.AssetKey("search_index")}
     assert {job.name for job in repository.get_all_jobs()} >= {
         "index_video",
         "reembed_videos",
@@ -29,6 +35,7 @@ def test_definitions_hold_the_five_assets_their_checks_and_jobs():
         "inbox_sensor",
         "failed_runs_fail_their_videos",
         "canceled_runs_fail_their_videos",
+        "library_refresh",
     }
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in repository.sensor_defs)
     (schedule,) = repository.schedule_defs
@@ -39,6 +46,7 @@ def test_definitions_hold_the_five_assets_their_checks_and_jobs():
     assert policy is not None and policy.max_partitions_per_run == 25
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_loading_the_code_location_imports_no_heavy_library():
     # Every Dagster process (webserver, daemon, each step) imports the code location: torch,
     # open_clip (about 4 s here) and lancedb (1.5 s) load only in the steps that use them.
@@ -52,6 +60,7 @@ def test_loading_the_code_location_imports_no_heavy_library():
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_dagster_definitions_validate_passes(tmp_path: Path):
     result = subprocess.run(
         [
@@ -73,6 +82,7 @@ def test_dagster_definitions_validate_passes(tmp_path: Path):
     assert "All code locations passed validation" in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_dg_check_defs_passes(tmp_path: Path):
     bin_dir = Path(sys.executable).parent
     result = subprocess.run(
@@ -98,6 +108,7 @@ def pg_env(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return postgres_url
 
 
+@pytest.mark.slow
 def test_the_production_instance_records_materializations_in_postgres(pg_env: str, tmp_path: Path):
     shutil.copy(ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
     instance = dg.DagsterInstance.from_config(str(tmp_path))

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from heimdex_pipeline.checks import tiling_problems
 from heimdex_pipeline.media.analyse import analyse_video
 from heimdex_pipeline.media.detect import DetectorSettings, tile_scenes
 from heimdex_pipeline.media.frames import SampleSettings
 from heimdex_pipeline.media.probe import probe
+from heimdex_pipeline.pipeline.checks import tiling_problems
 
 # Gradual transitions in the sample clips that cuts.json (hard cuts only) does not list, seen
 # frame by frame: a boundary found inside one is neither a hit nor a false cut.

@@ -42,7 +42,7 @@ def _env(home: Path, tiny_clip, **extra: str) -> dict[str, str]:
 
 
 def _heimdex(*args: str) -> list[str]:
-    return [sys.executable, "-m", "heimdex_pipeline.cli", *args]
+    return [sys.executable, "-m", "heimdex_pipeline.cli.main", *args]
 
 
 def _index(inputs: list[Path], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -197,12 +197,11 @@ def test_an_s3_outage_mid_run_fails_the_video_clearly_and_a_rerun_recovers(
 
     from moto.server import ThreadedMotoServer
 
-    from heimdex_pipeline import checks
     from heimdex_pipeline.catalog.models import VideoState
     from heimdex_pipeline.catalog.videos import get_video
-    from heimdex_pipeline.ingest import index_paths
-    from heimdex_pipeline.outage_reruns import ATTEMPT_TAG, RERUN_OF_TAG
-    from heimdex_pipeline.sensors import HANDLED_TAG
+    from heimdex_pipeline.pipeline import checks
+    from heimdex_pipeline.pipeline.local_runs import index_paths
+    from heimdex_pipeline.pipeline.tags import ATTEMPT_TAG, HANDLED_TAG, RERUN_OF_TAG
     from heimdex_pipeline_tests.test_sensors import failed_runs_sensor_on
     from heimdex_pipeline_tests.test_sensors import run as run_request
 

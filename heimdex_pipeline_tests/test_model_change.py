@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import update
 
 from heimdex_pipeline.catalog.models import Video, VideoState
-from heimdex_pipeline.demo import frame_at
-from heimdex_pipeline.ingest import index_paths, reembed
-from heimdex_pipeline.search import NoSearchIndexError, Searcher
+from heimdex_pipeline.cli.demo import frame_at
+from heimdex_pipeline.pipeline.local_runs import index_paths, reembed
+from heimdex_pipeline.search.searcher import NoSearchIndexError, Searcher
 from heimdex_pipeline_tests.conftest import stores_of
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from heimdex_pipeline.stores.objects import (
 from heimdex_pipeline_tests.conftest import s3_settings
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.slow)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "local":
         return LocalObjectStore(tmp_path / "objects")
@@ -89,6 +89,7 @@ def test_presigned_url_serves_the_object(store: ObjectStore):
     assert fetch(short) == b"RIFF-not-really-webp"
 
 
+@pytest.mark.slow
 def test_s3_presigned_url_expires_in_an_hour_by_default(s3_endpoint: str, s3_bucket: str):
     store = S3ObjectStore(s3_settings(s3_endpoint), s3_bucket)
     store.put_bytes("x.txt", b"x")
@@ -122,7 +123,7 @@ def test_ordinary_keys_with_unicode_and_spaces_are_fine():
 def test_bundles_of_the_same_files_are_the_same_bytes():
     import time
 
-    from heimdex_pipeline.bundles import pack_files, unpack_files
+    from heimdex_pipeline.stores.bundles import pack_files, unpack_files
 
     files = {"b/1.jpg": b"\xff\xd8two", "a/0.jpg": b"\xff\xd8one"}
     first = pack_files(files)
@@ -134,7 +135,7 @@ def test_bundles_of_the_same_files_are_the_same_bytes():
 def test_local_objects_are_readable_by_others_as_the_umask_allows(tmp_path: Path):
     import os
 
-    from heimdex_pipeline.stores.objects import FILE_MODE
+    from heimdex_pipeline.stores.objects.base import FILE_MODE
 
     store = LocalObjectStore(tmp_path / "objects")
     store.put_bytes("thumbnails/a.webp", b"x")

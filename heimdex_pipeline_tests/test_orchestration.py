@@ -13,11 +13,12 @@ from dagster._core.instance.ref import InstanceRef
 
 from heimdex_pipeline.catalog.database import CatalogNotReadyError, upgrade
 from heimdex_pipeline.catalog.models import Scene, Video, VideoState
-from heimdex_pipeline.definitions import build_definitions
-from heimdex_pipeline.ingest import QUIET_RUN_CONFIG, dagster_instance, index_paths
-from heimdex_pipeline.jobs import INDEX_JOB
-from heimdex_pipeline.search import list_videos
-from heimdex_pipeline.sensors import mark_unfinished_videos_failed
+from heimdex_pipeline.pipeline.definitions import build_definitions
+from heimdex_pipeline.pipeline.instance import dagster_instance
+from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG, index_paths
+from heimdex_pipeline.pipeline.sensors.failed_runs import mark_unfinished_videos_failed
+from heimdex_pipeline.pipeline.tags import INDEX_JOB
+from heimdex_pipeline.search.listing import list_videos
 from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.media_files import make_bad_inputs
 
@@ -225,7 +226,7 @@ def test_the_clip_pool_lets_one_embeddings_step_run_at_a_time(sample_videos, tmp
             [
                 sys.executable,
                 "-m",
-                "heimdex_pipeline.cli",
+                "heimdex_pipeline.cli.main",
                 "index",
                 *(str(sample_videos / name) for name in names),
             ],
@@ -313,7 +314,7 @@ def run_cli(s3_env, tiny_clip):
         if settings.object_store_is_s3:
             env.update(s3_env)
         return subprocess.run(
-            [sys.executable, "-m", "heimdex_pipeline.cli", *args],
+            [sys.executable, "-m", "heimdex_pipeline.cli.main", *args],
             env=env,
             capture_output=True,
             text=True,
@@ -330,7 +331,7 @@ def test_unloadable_weights_stop_the_run_before_any_video_is_touched(
     its start, within seconds, naming the setting; no step ran."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     settings = make_settings(HEIMDEX_CLIP_MODEL="ViT-B-32", HEIMDEX_CLIP_PRETRAINED="openai")
-    from heimdex_pipeline.clip_model import ClipLoadError
+    from heimdex_pipeline.clip.model import ClipLoadError
 
     started = time.perf_counter()
     with pytest.raises(ClipLoadError, match="HEIMDEX_CLIP_PRETRAINED"):
@@ -359,7 +360,7 @@ def test_outputs_of_a_step_are_written_by_the_step_for_its_own_videos_only(
 
 
 def test_path_lists_stay_paths(tmp_path: Path):
-    from heimdex_pipeline.ingest import expand_inputs
+    from heimdex_pipeline.library.sources import expand_inputs
 
     loop = tmp_path / "loop.mp4"
     loop.symlink_to(loop)

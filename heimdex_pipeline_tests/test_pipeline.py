@@ -11,11 +11,12 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from heimdex_pipeline.catalog.models import Scene, Video
-from heimdex_pipeline.checks import ALL_CHECKS
-from heimdex_pipeline.definitions import build_definitions
-from heimdex_pipeline.ingest import QUIET_RUN_CONFIG, dagster_instance, index_paths
-from heimdex_pipeline.jobs import INDEX_JOB
-from heimdex_pipeline.video_ids import source_uri_for, video_id_for
+from heimdex_pipeline.catalog.video_ids import source_uri_for, video_id_for
+from heimdex_pipeline.pipeline.checks import ALL_CHECKS
+from heimdex_pipeline.pipeline.definitions import build_definitions
+from heimdex_pipeline.pipeline.instance import dagster_instance
+from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG, index_paths
+from heimdex_pipeline.pipeline.tags import INDEX_JOB
 from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.media_files import copy_with_name, make_bad_inputs
 from heimdex_pipeline_tests.snapshots import snapshot

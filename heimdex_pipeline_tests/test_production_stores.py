@@ -5,8 +5,9 @@ import urllib.request
 import pytest
 
 from heimdex_pipeline.catalog.database import upgrade
-from heimdex_pipeline.ingest import index_paths
-from heimdex_pipeline.search import Searcher, list_videos
+from heimdex_pipeline.pipeline.local_runs import index_paths
+from heimdex_pipeline.search.listing import list_videos
+from heimdex_pipeline.search.searcher import Searcher
 from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.media_files import make_bad_inputs
 from heimdex_pipeline_tests.snapshots import snapshot

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from heimdex_pipeline.demo import frame_at
-from heimdex_pipeline.ingest import index_paths
-from heimdex_pipeline.search import Searcher, SearchError, build_filter, list_videos
+from heimdex_pipeline.cli.demo import frame_at
+from heimdex_pipeline.pipeline.local_runs import index_paths
+from heimdex_pipeline.search.listing import list_videos
+from heimdex_pipeline.search.searcher import Searcher, SearchError, build_filter
 from heimdex_pipeline_tests.conftest import stores_of
 
 pytestmark = pytest.mark.slow

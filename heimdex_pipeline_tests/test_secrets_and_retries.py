@@ -12,8 +12,9 @@ from dagster._serdes import serialize_value
 from sqlalchemy.engine import make_url
 
 from heimdex_pipeline.catalog.database import upgrade
-from heimdex_pipeline.definitions import build_definitions
-from heimdex_pipeline.ingest import dagster_instance, index_paths
+from heimdex_pipeline.pipeline.definitions import build_definitions
+from heimdex_pipeline.pipeline.instance import dagster_instance
+from heimdex_pipeline.pipeline.local_runs import index_paths
 from heimdex_pipeline.settings import load_settings
 from heimdex_pipeline_tests.conftest import free_port, s3_server_env, stores_of
 
@@ -57,7 +58,7 @@ def leaked(text: str, secrets: list[str] = SECRETS) -> list[str]:
 
 def cli(*args: str, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "heimdex_pipeline.cli", *args],
+        [sys.executable, "-m", "heimdex_pipeline.cli.main", *args],
         env={**os.environ, **extra},
         capture_output=True,
         text=True,

@@ -9,17 +9,10 @@ import pytest
 
 from heimdex_pipeline.catalog.models import VideoState
 from heimdex_pipeline.catalog.videos import get_video
-from heimdex_pipeline.definitions import build_definitions
-from heimdex_pipeline.ingest import QUIET_RUN_CONFIG
-from heimdex_pipeline.jobs import INDEX_JOB
-from heimdex_pipeline.sensors import (
-    HANDLED_TAG,
-    LEFT_TO_RUN_RETRY,
-    WILL_RETRY_TAG,
-    InboxCursor,
-    build_inbox_sensor,
-    scan_inbox,
-)
+from heimdex_pipeline.pipeline.definitions import build_definitions
+from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG
+from heimdex_pipeline.pipeline.sensors.inbox import InboxCursor, build_inbox_sensor, scan_inbox
+from heimdex_pipeline.pipeline.tags import HANDLED_TAG, INDEX_JOB, LEFT_TO_RUN_RETRY, WILL_RETRY_TAG
 from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.snapshots import snapshot
 
@@ -75,6 +68,7 @@ def inbox(make_settings):
     return settings, stores, dg.DagsterInstance.ephemeral()
 
 
+@pytest.mark.slow
 def test_new_videos_become_partitions_and_one_batched_run(inbox, sample_videos):
     settings, stores, instance = inbox
     stores.objects.put_file("incoming/street/bikes.mp4", sample_videos / "bikes.mp4")
@@ -104,6 +98,7 @@ def test_new_videos_become_partitions_and_one_batched_run(inbox, sample_videos):
     assert not again.run_requests and "nothing new" in again.skip_reason.skip_message
 
 
+@pytest.mark.slow
 def test_a_run_failed_by_bad_input_is_not_run_again(inbox, sample_videos):
     """Bad input is the file's fault: the failed-runs sensor asks for no re-run (only an outage
     earns one) and the video keeps the reason naming it; the good one stays indexed."""
@@ -154,6 +149,7 @@ def test_a_registered_video_is_asked_for_again_only_if_its_run_never_came(inbox)
     assert not tick(settings, instance).run_requests
 
 
+@pytest.mark.slow
 def test_changed_content_at_a_known_key_is_indexed_again(inbox, sample_videos):
     settings, stores, instance = inbox
     stores.objects.put_file("incoming/clip.mp4", sample_videos / "realshort.mp4")
@@ -175,6 +171,7 @@ def test_changed_content_at_a_known_key_is_indexed_again(inbox, sample_videos):
         assert video.duration_s == pytest.approx(10.0)
 
 
+@pytest.mark.slow
 def test_a_removed_object_deletes_its_video_everywhere(inbox, sample_videos):
     settings, stores, instance = inbox
     stores.objects.put_file("incoming/keep.mp4", sample_videos / "realshort.mp4")
@@ -211,6 +208,7 @@ HOSTILE_KEYS = [
 ]
 
 
+@pytest.mark.slow
 def test_hostile_keys_in_incoming_are_refused_and_the_rest_indexes(
     make_settings, s3_env, sample_videos
 ):

@@ -15,11 +15,12 @@ from PIL import Image
 
 from heimdex_pipeline.catalog.models import VideoState
 from heimdex_pipeline.catalog.videos import get_video
-from heimdex_pipeline.definitions import build_definitions
-from heimdex_pipeline.demo import frame_at
-from heimdex_pipeline.ingest import QUIET_RUN_CONFIG, dagster_instance, index_paths
-from heimdex_pipeline.jobs import INDEX_JOB
-from heimdex_pipeline.sensors import build_inbox_sensor
+from heimdex_pipeline.cli.demo import frame_at
+from heimdex_pipeline.pipeline.definitions import build_definitions
+from heimdex_pipeline.pipeline.instance import dagster_instance
+from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG, index_paths
+from heimdex_pipeline.pipeline.sensors.inbox import build_inbox_sensor
+from heimdex_pipeline.pipeline.tags import INDEX_JOB
 from heimdex_pipeline.serve.app import create_app
 from heimdex_pipeline.settings import load_settings
 from heimdex_pipeline_tests.conftest import stores_of

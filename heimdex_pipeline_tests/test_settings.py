@@ -65,6 +65,7 @@ def test_a_bad_value_fails_naming_its_variable(tmp_path: Path, env: dict, variab
     assert variable in str(raised.value)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_the_code_location_refuses_to_load_with_a_bad_setting(tmp_path: Path):
     import subprocess
     import sys
@@ -92,3 +93,39 @@ def test_the_test_harness_refuses_to_reach_the_network():
         socket.getaddrinfo("huggingface.co", 443)
     assert socket.getaddrinfo("127.0.0.1", 80)
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_secrets_are_masked_in_every_repr_and_error(tmp_path: Path):
+    from heimdex_pipeline.settings import Environment
+
+    secret, token = "s3-secret-value-42", "api-token-value-42"
+    env = {
+        "HEIMDEX_HOME": str(tmp_path),
+        "HEIMDEX_OBJECT_STORE": "s3://bucket/prefix",
+        "HEIMDEX_S3_ENDPOINT": "h:9000",
+        "HEIMDEX_S3_SECRET_KEY": secret,
+        "HEIMDEX_API_TOKEN": token,
+    }
+    settings = load_settings(env)
+    shown = " ".join(
+        [repr(Environment.read(env)), repr(settings), repr(settings.s3), repr(settings.serve)]
+    )
+    assert secret not in shown and token not in shown
+    assert settings.s3.secret_key.get_secret_value() == secret  # still usable by the clients
+    assert settings.serve.token == token
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**env, "HEIMDEX_S3_SECURE": "maybe"})
+    assert secret not in str(raised.value) and token not in str(raised.value)
+    assert "HEIMDEX_S3_SECURE='maybe'" in str(raised.value)
+
+
+def test_settings_read_from_the_process_environment_like_a_mapping(tmp_path, monkeypatch):
+    monkeypatch.setenv("HEIMDEX_HOME", str(tmp_path))
+    monkeypatch.setenv("HEIMDEX_RUN_BATCH_SIZE", "7")
+    monkeypatch.setenv("HEIMDEX_MAX_SCENE_S", "")  # empty means unset, as before
+    from_process = load_settings()
+    assert from_process.run_batch_size == 7 and from_process.max_scene_s == 30.0
+    assert "HEIMDEX_RUN_BATCH_SIZE" in from_process.from_environment
+    monkeypatch.setenv("HEIMDEX_RUN_BATCH_SIZE", "0")
+    with pytest.raises(SettingsError, match="HEIMDEX_RUN_BATCH_SIZE"):
+        load_settings()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.soak import BAD_INPUTS, soak
-from heimdex_pipeline.sensors import HANDLED_TAG
+from heimdex_pipeline.pipeline.tags import HANDLED_TAG
 from heimdex_pipeline_tests.conftest import chromium_page
 
 pytestmark = pytest.mark.slow
@@ -86,7 +86,7 @@ def look_at_the_reruns(port: int, instance) -> dict[str, str]:
     from playwright.sync_api import expect
 
     from benchmarks._runs import graphql
-    from heimdex_pipeline.outage_reruns import ATTEMPT_TAG, RERUN_OF_TAG
+    from heimdex_pipeline.pipeline.tags import ATTEMPT_TAG, RERUN_OF_TAG
 
     runs = instance.get_runs()
     rerun = next(r for r in runs if ATTEMPT_TAG in r.tags)

@@ -8,9 +8,13 @@ from dagster._utils.error import serializable_error_info_from_exc_info
 from sqlalchemy import create_engine
 from sqlalchemy.exc import InvalidatePoolError
 
+from heimdex_pipeline.library.transient import (
+    describe_error_info,
+    error_info_is_transient,
+    is_transient,
+)
 from heimdex_pipeline.media.errors import InvalidVideoError
-from heimdex_pipeline.outage_reruns import contiguous_ranges
-from heimdex_pipeline.transient import describe_error_info, error_info_is_transient, is_transient
+from heimdex_pipeline.pipeline.runs import contiguous_batches
 from heimdex_pipeline_tests.conftest import free_port
 
 
@@ -23,6 +27,7 @@ def _recorded(action):
     raise AssertionError("nothing was raised")
 
 
+@pytest.mark.slow  # a PostgreSQL client
 def test_an_unreachable_database_is_named_by_its_address_and_is_transient():
     port = free_port()
     engine = create_engine(f"postgresql+psycopg2://heimdex@127.0.0.1:{port}/heimdex")
@@ -66,9 +71,9 @@ def test_an_empty_exception_in_the_chain_is_not_taken_for_the_root_cause():
 
 def test_a_rerun_covers_ranges_of_neighbouring_partitions_only():
     partitions = ["a", "b", "c", "d", "e", "f"]
-    assert contiguous_ranges(partitions, ["e", "a", "b", "d"]) == [["a", "b"], ["d", "e"]]
-    assert contiguous_ranges(partitions, ["f", "zzz"]) == [["f"]]  # a deleted partition drops
-    assert contiguous_ranges(partitions, []) == []
+    assert contiguous_batches(partitions, ["e", "a", "b", "d"]) == [["a", "b"], ["d", "e"]]
+    assert contiguous_batches(partitions, ["f", "zzz"]) == [["f"]]  # a deleted partition drops
+    assert contiguous_batches(partitions, []) == []
 
 
 @pytest.mark.slow  # LanceDB's object store retries for a few seconds before it gives up

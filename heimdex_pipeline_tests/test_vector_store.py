@@ -17,7 +17,7 @@ from heimdex_pipeline.stores.vectors import (
 )
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.slow)])
 def vector_store(request: pytest.FixtureRequest, tmp_path: Path) -> VectorStore:
     if request.param == "local":
         return VectorStore(str(tmp_path / "lancedb"))
@@ -118,8 +118,8 @@ def test_the_tuned_query_finds_each_row_through_the_index_and_filters(tmp_path: 
 
 
 def test_the_maintenance_job_builds_the_index_then_folds_new_rows_into_it(make_settings):
-    from heimdex_pipeline.definitions import build_definitions
-    from heimdex_pipeline.ingest import dagster_instance
+    from heimdex_pipeline.pipeline.definitions import build_definitions
+    from heimdex_pipeline.pipeline.instance import dagster_instance
 
     settings = make_settings(HEIMDEX_VECTOR_INDEX_MIN_ROWS="256")
     job = build_definitions(settings).resolve_job_def("maintain_search_index")

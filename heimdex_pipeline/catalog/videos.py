@@ -205,3 +205,39 @@ def active_model(session: Session) -> SearchModel | None:
         .order_by(SearchModel.activated_at.desc())
         .limit(1)
     ).first()
+
+
+def indexed_video_ids(session: Session) -> list[str]:
+    """Every video `indexed` now."""
+    return list(session.scalars(select(Video.id).where(Video.state == VideoState.INDEXED)))
+
+
+def newest_model_for(session: Session, model: str, pretrained: str) -> SearchModel | None:
+    """The newest search model recorded for these weights (None before any embedding)."""
+    return session.scalars(
+        select(SearchModel)
+        .where(SearchModel.model == model, SearchModel.pretrained == pretrained)
+        .order_by(SearchModel.created_at.desc())
+    ).first()
+
+
+def library_counts(session: Session) -> dict[str, object]:
+    """The library at a glance: videos by state, scenes and hours of the indexed ones, and the
+    scenes each model's vector table should hold (by its catalog rows)."""
+    by_state = dict(session.execute(select(Video.state, func.count()).group_by(Video.state)).all())
+    indexed = Video.state == VideoState.INDEXED
+    seconds = session.scalar(select(func.sum(Video.duration_s)).where(indexed)) or 0.0
+    scenes = session.scalar(select(func.count()).select_from(Scene).join(Video).where(indexed))
+    per_model = dict(
+        session.execute(
+            select(VideoVectors.model_id, func.sum(VideoVectors.scene_count)).group_by(
+                VideoVectors.model_id
+            )
+        ).all()
+    )
+    return {
+        "videos_by_state": {state.value: int(by_state.get(state, 0)) for state in VideoState},
+        "scenes_indexed": int(scenes or 0),
+        "hours_indexed": float(seconds) / 3600,
+        "vector_rows_by_model": {model: int(n or 0) for model, n in per_model.items()},
+    }

@@ -119,7 +119,7 @@ def _storage_options(s3: S3Settings | None) -> dict[str, str] | None:
         return None
     return {
         "aws_access_key_id": s3.access_key,
-        "aws_secret_access_key": s3.secret_key,
+        "aws_secret_access_key": s3.secret_key.get_secret_value(),
         "aws_endpoint": s3.endpoint_url,
         "aws_region": s3.region,
         "allow_http": "false" if s3.secure else "true",
@@ -192,3 +192,16 @@ def maintain(table, vector_index_min_rows: int) -> dict[str, object]:
     """Compact, fold new rows into the indexes, build what is missing."""
     table.optimize()
     return ensure_indexes(table, vector_index_min_rows)
+
+
+def table_stats(table) -> dict[str, int]:
+    """A vector table's rows, version, fragments and indexes (for the library's statistics)."""
+    stats = table.stats()
+    fragments = stats.get("fragment_stats", {})
+    return {
+        "rows": int(stats.get("num_rows", 0)),
+        "version": int(table.version),
+        "fragments": int(fragments.get("num_fragments", 0)),
+        "small_fragments": int(fragments.get("num_small_fragments", 0)),
+        "indexes": int(stats.get("num_indices", 0)),
+    }

@@ -1,0 +1,1 @@
+"""One module per `heimdex` command: its parser (`register`) and what it runs."""

@@ -1,0 +1,91 @@
+"""What the `heimdex` command prints: progress lines, hits, video listings."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+
+from heimdex_pipeline.pipeline.local_runs import IndexOutcome
+from heimdex_pipeline.search.listing import VideoDetail, VideoPage
+from heimdex_pipeline.search.searcher import SearchResponse
+
+
+def printable(text: object) -> str:
+    """One line, whatever the text holds: control characters (a newline in a file name) are
+    shown escaped instead of breaking the line."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text)
+    )
+
+
+def print_json(value: object) -> None:
+    json.dump(value, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def show(answer, as_json: bool, printer: Callable) -> None:
+    """An answer of the search layer: as JSON (its `as_dict`), or as `printer` lays it out."""
+    if as_json:
+        print_json(answer.as_dict())
+    else:
+        printer(answer)
+
+
+def progress(number: int, total: int, outcome: IndexOutcome) -> None:
+    """One line on stderr per video as it finishes."""
+    if outcome.state == "indexed":
+        count = len(outcome.scenes)
+        detail = f"{count} scene{'s' * (count != 1)}, {outcome.duration_s or 0:.1f} s of video"
+    else:
+        detail = outcome.error or "failed"
+    line = f"[{number}/{total}] {outcome.state:>8}  {outcome.source}"
+    print(printable(f"{line}  ({detail}; at {outcome.seconds:.1f} s)"), file=sys.stderr, flush=True)
+
+
+def format_time(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes):d}:{rest:05.2f}"
+
+
+def print_hits(response: SearchResponse) -> None:
+    """A table: rank, score, video, time range, thumbnail URL."""
+    if response.model.is_random:
+        print("!! RANDOM CLIP WEIGHTS: scores reflect pixels, not meaning !!")
+    for note in response.notes:
+        print(f"note: {note}")
+    if not response.hits:
+        print("(no matching scenes)")
+    for hit in response.hits:
+        span = f"{format_time(hit.start_s)}-{format_time(hit.end_s)}"
+        print(
+            printable(
+                f"{hit.rank:>3}  {hit.score:6.3f}  {hit.video_id:<32}  {span:<17}  "
+                f"{hit.thumbnail_url}"
+            )
+        )
+
+
+def print_videos(page: VideoPage) -> None:
+    shown = f"{page.offset + 1}-{page.offset + len(page.videos)}" if page.videos else "none"
+    print(f"{page.total} videos ({shown} shown, newest first)")
+    for video in page.videos:
+        duration = f"{video.duration_s:7.1f}s" if video.duration_s is not None else "      -"
+        note = video.error_text if video.error_text else video.thumbnail_url
+        print(
+            printable(
+                f"{video.video_id:<36} {video.state:<10} {duration} {video.scene_count:>4} "
+                f"scenes  {video.title}  {note or ''}"
+            )
+        )
+
+
+def print_video(detail: VideoDetail) -> None:
+    facts = detail.video
+    for name, value in facts.items():
+        if value is not None:
+            print(printable(f"{name:>12}: {value}"))
+    print(f"{len(detail.scenes)} scenes")
+    for scene in detail.scenes:
+        span = f"{format_time(scene.start_s)}-{format_time(scene.end_s)}"
+        print(printable(f"  #{scene.index:<4} {span:<17} {scene.thumbnail_url}"))

@@ -1,0 +1,178 @@
+"""CLIP in a child process for the runs: its imports (torch and open_clip take about 7 s here,
+most of it holding the interpreter lock) run on the other core while the media steps work, and
+the model itself is loaded only when the embeddings step asks for it (holding the `clip` pool
+slot) and dropped when that step ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import multiprocessing
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+from heimdex_pipeline.clip.model import ClipLoadError, ModelIdentity
+
+
+def _serve(connection: Connection, model: str, pretrained: str) -> None:
+    """The child: say whether the weights can be had, import open_clip (the slow part) while
+    the parent works, then answer `identity`, `encode`, `release` and `stop` requests."""
+    from heimdex_pipeline.clip.model import check_weights, load_clip
+
+    try:
+        check_weights(model, pretrained)
+    except ClipLoadError as error:
+        connection.send(("error", (True, str(error))))
+        return
+    connection.send(("ok", None))
+    import open_clip  # noqa: F401 - before the first request, beside the parent's media work
+    from PIL import Image
+
+    encoder = None
+    while True:
+        try:
+            request, payload = connection.recv()
+        except EOFError:
+            return
+        try:
+            if request == "stop":
+                return
+            if request == "release":
+                encoder = None
+                connection.send(("ok", None))
+                continue
+            if encoder is None:
+                encoder = load_clip(model, pretrained)
+            if request == "identity":
+                connection.send(("ok", (encoder.identity, encoder.device)))
+            elif request == "encode":
+                images = [Image.open(io.BytesIO(data)).convert("RGB") for data in payload]
+                connection.send(("ok", encoder.encode_images(images)))
+            else:
+                connection.send(("error", (False, f"unknown request {request!r}")))
+        except ClipLoadError as error:
+            connection.send(("error", (True, str(error))))
+        except Exception as error:
+            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+            connection.send(("error", (False, detail)))
+
+
+class ClipWorker:
+    """A client of one CLIP child process (model, pretrained)."""
+
+    def __init__(self, model: str, pretrained: str):
+        context = multiprocessing.get_context("spawn")
+        self._connection, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(child, model, pretrained), name="heimdex-clip", daemon=True
+        )
+        self._process.start()
+        child.close()
+        self._identity: tuple[ModelIdentity, str] | None = None
+        self._checked = False
+
+    def ready(self) -> None:
+        """Wait for the child's verdict on the weights: ClipLoadError, naming the settings, when
+        they cannot be had (a missing file, an unknown tag, no download possible)."""
+        if not self._checked:
+            self._answer()
+            self._checked = True
+
+    def _answer(self):
+        try:
+            status, answer = self._connection.recv()
+        except (EOFError, OSError):
+            code = self._process.exitcode
+            raise RuntimeError(f"the CLIP worker process died (exit code {code})") from None
+        if status == "error":
+            is_load_error, message = answer
+            raise (ClipLoadError if is_load_error else RuntimeError)(message)
+        return answer
+
+    def _ask(self, request: str, payload: object = None):
+        self.ready()
+        try:
+            self._connection.send((request, payload))
+        except OSError:
+            code = self._process.exitcode
+            raise RuntimeError(f"the CLIP worker process died (exit code {code})") from None
+        return self._answer()
+
+    @property
+    def identity(self) -> ModelIdentity:
+        if self._identity is None:
+            self._identity = self._ask("identity")
+        return self._identity[0]
+
+    @property
+    def device(self) -> str:
+        self.identity  # noqa: B018 - loads it
+        assert self._identity is not None
+        return self._identity[1]
+
+    def encode_jpegs(self, images: list[bytes], batch_size: int = 96) -> np.ndarray:
+        """One unit vector per encoded image, float32 (sent in chunks of `batch_size`)."""
+        if not images:
+            return np.zeros((0, self.identity.dim), np.float32)
+        parts = [
+            self._ask("encode", images[start : start + batch_size])
+            for start in range(0, len(images), batch_size)
+        ]
+        return np.concatenate(parts).astype(np.float32)
+
+    def release(self) -> None:
+        """Drop the model (the process stays, with its imports, for a later step)."""
+        if self._process.is_alive() and self._checked:
+            self._ask("release")
+        self._identity = None
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def close(self) -> None:
+        """Stop the child (it holds nothing to save: killed if it does not stop at once)."""
+        if self._process.is_alive():
+            with contextlib.suppress(OSError, BrokenPipeError):
+                self._connection.send(("stop", None))
+            self._process.join(timeout=0.5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+        self._connection.close()
+
+
+_SHARED: dict[tuple[str, str], ClipWorker] = {}
+
+
+def share(worker: ClipWorker, model: str, pretrained: str) -> None:
+    """Offer a long-lived worker (started by `heimdex index` before anything else, so torch's
+    import overlaps its own) to the runs of this process; its starter closes it."""
+    _SHARED[(model, pretrained)] = worker
+
+
+def shared(model: str, pretrained: str) -> ClipWorker | None:
+    worker = _SHARED.get((model, pretrained))
+    return worker if worker is not None and worker.alive else None
+
+
+def unshare(model: str, pretrained: str) -> None:
+    worker = _SHARED.pop((model, pretrained), None)
+    if worker is not None:
+        worker.close()
+
+
+@contextmanager
+def serving(model: str, pretrained: str) -> Iterator[ClipWorker]:
+    """One worker for every run this process starts in the block, started now."""
+    worker = ClipWorker(model, pretrained)
+    share(worker, model, pretrained)
+    try:
+        yield worker
+    finally:
+        unshare(model, pretrained)

@@ -1,0 +1,144 @@
+"""Run bookkeeping, one copy: which partitions a run covers, how videos are batched into runs,
+the requests and tags that launch them, and what a finished run's event log says.
+
+A run of the chain covers one partition or a contiguous range of them (Dagster's partition-range
+tags), so every batch of videos is cut into stretches of neighbours in the partition order.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Sequence
+
+import dagster as dg
+from dagster import DagsterEventType
+
+from heimdex_pipeline.library.transient import describe_error_info
+from heimdex_pipeline.pipeline.partitions import videos
+from heimdex_pipeline.pipeline.tags import (
+    HOST_TAG,
+    PARTITION_TAG,
+    PID_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+)
+
+
+def contiguous_batches(
+    order: Sequence[str], chosen: Iterable[str], max_size: int | None = None
+) -> list[list[str]]:
+    """`chosen` cut into stretches of neighbours in `order` (a run covers a range), each at most
+    `max_size` long (no limit when None); keys not in `order` are left out."""
+    wanted = set(chosen)
+    batches: list[list[str]] = []
+    previous = -2
+    for position, key in enumerate(order):
+        if key not in wanted:
+            continue
+        full = max_size is not None and batches and len(batches[-1]) >= max_size
+        if position == previous + 1 and not full:
+            batches[-1].append(key)
+        else:
+            batches.append([key])
+        previous = position
+    return batches
+
+
+def partition_batches(
+    instance: dg.DagsterInstance, video_ids: Iterable[str], max_size: int | None = None
+) -> list[list[str]]:
+    """`contiguous_batches` in the order of the instance's `videos` partitions."""
+    return contiguous_batches(instance.get_dynamic_partitions(videos.name), video_ids, max_size)
+
+
+def partition_tags(batch: Sequence[str]) -> dict[str, str]:
+    """The tags that make a run cover `batch` (one partition, or the range first..last)."""
+    if len(batch) == 1:
+        return {PARTITION_TAG: batch[0]}
+    return {RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]}
+
+
+def local_run_tags(batch: Sequence[str]) -> dict[str, str]:
+    """A run this process executes itself: its partitions, and which process on which host runs
+    it (so a later command can tell a run whose process is gone from one still going)."""
+    return {**partition_tags(batch), HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def run_request(
+    batch: Sequence[str], run_key: str, tags: dict[str, str] | None = None
+) -> dg.RunRequest:
+    """A request for a run over `batch` (one partition or a range), with `tags` added."""
+    if len(batch) == 1:
+        return dg.RunRequest(run_key=run_key, partition_key=batch[0], tags=dict(tags or {}))
+    return dg.RunRequest(run_key=run_key, tags={**(tags or {}), **partition_tags(batch)})
+
+
+def run_videos(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """The partitions (videos) a run covered."""
+    if PARTITION_TAG in run.tags:
+        return [run.tags[PARTITION_TAG]]
+    start, end = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
+    if not start or not end:
+        return []
+    keys = instance.get_dynamic_partitions(videos.name)
+    if start not in keys or end not in keys:
+        return [k for k in (start, end) if k in keys]
+    return keys[keys.index(start) : keys.index(end) + 1]
+
+
+def materialized_in_run(
+    instance: dg.DagsterInstance, run_id: str, asset_key: dg.AssetKey
+) -> set[str]:
+    """The partitions of `asset_key` this run materialized."""
+    records = instance.get_records_for_run(
+        run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    return {
+        event.partition
+        for event in (record.event_log_entry.dagster_event for record in records)
+        if event is not None and event.asset_key == asset_key and event.partition
+    }
+
+
+def retried_errors(instance: dg.DagsterInstance, run_id: str, step_key: str) -> list:
+    """The errors a step of the run was retried for, oldest first (None where not recorded)."""
+    records = instance.get_records_for_run(
+        run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY
+    ).records
+    return [
+        r.event_log_entry.dagster_event.event_specific_data.error
+        for r in records
+        if r.event_log_entry.dagster_event.step_key == step_key
+    ]
+
+
+def failure_records(instance: dg.DagsterInstance, run_id: str) -> list:
+    """The run's step failures and resource-start failures, in order."""
+    return instance.get_records_for_run(
+        run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RESOURCE_INIT_FAILURE}
+    ).records
+
+
+def run_errors(instance: dg.DagsterInstance, run_id: str) -> str:
+    """What went wrong in a run, step by step (or in opening its resources)."""
+    parts = []
+    for record in failure_records(instance, run_id):
+        event = record.event_log_entry.dagster_event
+        if event is None:
+            continue
+        error = getattr(event.event_specific_data, "error", None)
+        message = describe_error_info(error) if error else "failed"
+        if message.startswith("Exceeded max_retries") and event.step_key:
+            message = last_retry_cause(instance, run_id, event.step_key) or message
+        where = f"step {event.step_key}" if event.step_key else "opening the resources"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def last_retry_cause(instance: dg.DagsterInstance, run_id: str, step_key: str) -> str | None:
+    """Why a step that ran out of retries kept failing: its last retried error."""
+    errors = retried_errors(instance, run_id, step_key)
+    if not errors or errors[-1] is None:
+        return None
+    return f"{describe_error_info(errors[-1])} (still failing after {len(errors)} retries)"

@@ -1,0 +1,203 @@
+"""The inbox sensor: videos put under `incoming/` in the object store are indexed.
+
+The inbox sensor reads one page of the listing a tick, after its cursor, and wraps around at the
+end: a tick costs the same with 100 or 100,000 videos in the inbox, and every key is looked at
+once a cycle. What the page holds is compared with the catalog rows in the same key range:
+
+- a new key (or one whose video was deleted) is registered, gets its partition, and is indexed;
+- a known key whose content changed (ETag / size and mtime) is indexed again as a new version;
+- a row whose key is gone from the listing is deleted, with everything made from it.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from heimdex_pipeline.catalog.models import Video, VideoState
+from heimdex_pipeline.catalog.video_ids import file_name_of, is_video_name, video_id_for
+from heimdex_pipeline.catalog.videos import (
+    IN_PROGRESS,
+    register_video,
+    videos_by_id,
+    videos_with_store_keys,
+)
+from heimdex_pipeline.library.lifecycle import delete_video
+from heimdex_pipeline.pipeline.partitions import videos
+from heimdex_pipeline.pipeline.resources import (
+    CatalogResource,
+    ObjectStoreResource,
+    VectorStoreResource,
+    stores_from,
+)
+from heimdex_pipeline.pipeline.runs import contiguous_batches, run_request
+from heimdex_pipeline.pipeline.tags import INDEX_JOB, RUN_KEY_TAG
+from heimdex_pipeline.stores import Stores
+from heimdex_pipeline.stores.keys import INCOMING_PREFIX
+from heimdex_pipeline.stores.objects import InvalidKeyError, ObjectInfo, validate_key
+
+# One S3 LIST request a tick. With 30 s between ticks a listing of 10,000 keys is read through
+# in 10 ticks; new keys that sort after every known one are found on the next tick.
+KEYS_PER_TICK = 1000
+
+
+@dataclass(frozen=True)
+class InboxCursor:
+    """Where the next tick's page starts (None: from the beginning)."""
+
+    after: str | None = None
+
+    @classmethod
+    def parse(cls, raw: str | None) -> "InboxCursor":
+        if not raw:
+            return cls()
+        try:
+            return cls(after=json.loads(raw).get("after"))
+        except (ValueError, AttributeError):
+            return cls()
+
+    def dump(self) -> str:
+        return json.dumps({"after": self.after})
+
+
+@dataclass(frozen=True)
+class InboxChanges:
+    """What one page of the inbox listing means for the catalog."""
+
+    to_index: list[tuple[str, ObjectInfo]]  # (video id, object) new or changed, in key order
+    removed: list[str]  # video ids whose source is gone
+    next_cursor: InboxCursor
+    scanned: int
+    refused: list[str] = field(default_factory=list)  # keys no path should be, with why
+
+
+def scan_inbox(
+    stores: Stores,
+    cursor: InboxCursor,
+    instance: dg.DagsterInstance,
+    limit: int = KEYS_PER_TICK,
+) -> InboxChanges:
+    """Compare one page of `incoming/` with the catalog; register what is new (no runs yet)."""
+    page = stores.objects.list_page(INCOMING_PREFIX, limit=limit, start_after=cursor.after)
+    upto = page.objects[-1].key if page.next_token is not None else None
+    listed: dict[str, ObjectInfo] = {}
+    refused: list[str] = []
+    for info in page.objects:
+        if not is_video_name(info.key):
+            continue
+        try:  # S3 takes keys with `..`, empty parts, backslashes or control characters
+            validate_key(info.key)
+        except InvalidKeyError as error:
+            refused.append(f"skipped {error}; rename or remove the object")
+            continue
+        listed[info.key] = info
+    to_index: list[tuple[str, ObjectInfo]] = []
+    with stores.catalog.session() as session:
+        rows = videos_with_store_keys(session, INCOMING_PREFIX, cursor.after, upto)
+        for key, info in listed.items():
+            row = rows.get(key)
+            if row is not None and not _needs_run(row, info, instance):
+                continue
+            uri = stores.objects.uri(key)
+            video_id = row.id if row is not None else video_id_for(uri)
+            register_video(session, video_id, uri, file_name_of(uri), store_key=key)
+            to_index.append((video_id, info))
+        gone = [row for key, row in rows.items() if key not in listed and _is_live(row)]
+    # Never delete on a listing alone: the object must be missing when asked for directly.
+    removed = [row.id for row in gone if not stores.objects.exists(row.store_key or "")]
+    next_cursor = InboxCursor(after=page.next_token)  # None at the end: start over next tick
+    return InboxChanges(to_index, removed, next_cursor, len(page.objects), refused)
+
+
+def _needs_run(row: Video, info: ObjectInfo, instance: dg.DagsterInstance) -> bool:
+    """A known key needs a run when its video was deleted, when its content changed since it was
+    read, or when a run was asked for and never created (a tick that did not complete)."""
+    if row.state is VideoState.DELETED:
+        return True
+    if row.state is VideoState.UPLOADING:
+        return not (row.run_key and _run_exists(instance, row.run_key))
+    if row.state in IN_PROGRESS:
+        return False
+    return row.source_version is not None and row.source_version != info.version
+
+
+def _run_exists(instance: dg.DagsterInstance, run_key: str) -> bool:
+    return bool(instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
+
+
+def _is_live(row: Video) -> bool:
+    return row.state is not VideoState.DELETED
+
+
+def _run_requests(
+    instance: dg.DagsterInstance, to_index: list[tuple[str, ObjectInfo]], batch_size: int
+) -> tuple[list[str], dict[str, dg.RunRequest]]:
+    """New partitions (added together, so contiguous) run in ranges of `batch_size`; a known
+    partition (a changed file, a deleted video back) runs alone. Returns the new partitions and
+    each video's request; run keys carry the content versions, so asking twice starts one run."""
+    new = [(v, i) for v, i in to_index if not instance.has_dynamic_partition(videos.name, v)]
+    new_ids = [v for v, _ in new]
+    version = {v: i.version for v, i in to_index}
+    by_video: dict[str, dg.RunRequest] = {}
+    for chunk in contiguous_batches(new_ids, new_ids, batch_size):
+        if len(chunk) == 1:
+            run_key = f"{chunk[0]}@{version[chunk[0]]}"
+        else:
+            versions = "|".join(f"{v}@{version[v]}" for v in chunk)
+            digest = hashlib.sha256(versions.encode()).hexdigest()[:16]
+            run_key = f"{chunk[0]}..{chunk[-1]}@{digest}"
+        by_video |= dict.fromkeys(chunk, run_request(chunk, run_key))
+    for video_id, info in to_index:
+        if video_id not in by_video:
+            by_video[video_id] = run_request([video_id], f"{video_id}@{info.version}")
+    return [v for v, _ in new], by_video
+
+
+def build_inbox_sensor(batch_size: int) -> dg.SensorDefinition:
+    """The inbox sensor, starting at most `batch_size` new videos per run."""
+
+    @dg.sensor(
+        name="inbox_sensor",
+        job_name=INDEX_JOB,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Reads {KEYS_PER_TICK} keys of `{INCOMING_PREFIX}` a tick (wrapping around): "
+        f"new videos are registered and indexed, {batch_size} to a run; changed ones are "
+        "indexed again; removed ones are deleted with everything made from them. Upload "
+        "elsewhere, then move the finished file in.",
+    )
+    def inbox_sensor(
+        context: dg.SensorEvaluationContext,
+        catalog: CatalogResource,
+        objects: ObjectStoreResource,
+        vectors: VectorStoreResource,
+    ) -> dg.SensorResult:
+        stores = stores_from(catalog, objects, vectors)
+        changes = scan_inbox(stores, InboxCursor.parse(context.cursor), context.instance)
+        for line in changes.refused:
+            context.log.warning(line)
+        for video_id in changes.removed:
+            delete_video(video_id, stores)
+        added, by_video = _run_requests(context.instance, changes.to_index, batch_size)
+        with stores.catalog.session() as session:
+            for video_id, row in videos_by_id(session, by_video).items():
+                row.run_key = by_video[video_id].run_key
+        requests = list({id(r): r for r in by_video.values()}.values())
+        partition_requests = []
+        if added:
+            partition_requests.append(videos.build_add_request(added))
+        if changes.removed:
+            partition_requests.append(videos.build_delete_request(changes.removed))
+        summary = (
+            f"{changes.scanned} keys read, {len(changes.to_index)} to index, "
+            f"{len(changes.removed)} removed, {len(changes.refused)} refused"
+        )
+        return dg.SensorResult(
+            run_requests=requests,
+            dynamic_partitions_requests=partition_requests,
+            cursor=changes.next_cursor.dump(),
+            skip_reason=None if requests or changes.removed else f"nothing new ({summary})",
+        )
+
+    return inbox_sensor

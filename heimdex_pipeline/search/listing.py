@@ -1,0 +1,144 @@
+"""The library, read: a page of videos newest first with the total, and one video with every
+scene."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import case, func, select
+
+from heimdex_pipeline.catalog.models import Scene, Video
+from heimdex_pipeline.catalog.videos import (
+    scenes_of,
+    videos_page,
+)
+from heimdex_pipeline.search.links import Link, source_url, store_links
+from heimdex_pipeline.search.searcher import check_page
+from heimdex_pipeline.stores import Stores
+
+
+@dataclass(frozen=True)
+class VideoSummary:
+    video_id: str
+    title: str
+    state: str
+    duration_s: float | None
+    scene_count: int
+    error_text: str | None
+    created_at: str
+    thumbnail_url: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VideoPage:
+    videos: list[VideoSummary]
+    total: int
+    limit: int
+    offset: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "total": self.total,
+            "limit": self.limit,
+            "offset": self.offset,
+            "videos": [v.as_dict() for v in self.videos],
+        }
+
+
+def list_videos(
+    stores: Stores, limit: int = 50, offset: int = 0, link: Link | None = None
+) -> VideoPage:
+    """A page of videos, newest first, with the total: three queries whatever the page size."""
+    check_page(limit, offset)
+    link = link or store_links(stores.objects)
+    with stores.catalog.session() as session:
+        videos, total = videos_page(session, limit, offset)
+        first_thumbnail = func.max(case((Scene.index == 0, Scene.thumbnail_key)))
+        per_video = session.execute(
+            select(Scene.video_id, func.count(), first_thumbnail)
+            .where(Scene.video_id.in_([video.id for video in videos]))
+            .group_by(Scene.video_id)
+        ).all()
+    counts = {video_id: count for video_id, count, _ in per_video}
+    firsts = {video_id: key for video_id, _, key in per_video}
+    return VideoPage(
+        videos=[
+            VideoSummary(
+                video_id=video.id,
+                title=video.title,
+                state=video.state.value,
+                duration_s=video.duration_s,
+                scene_count=counts.get(video.id, 0),
+                error_text=video.error_text,
+                created_at=video.created_at.isoformat(),
+                thumbnail_url=link(firsts.get(video.id)),
+            )
+            for video in videos
+        ],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@dataclass(frozen=True)
+class SceneDetail:
+    scene_id: str
+    index: int
+    start_s: float
+    end_s: float
+    thumbnail_url: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VideoDetail:
+    video: dict[str, object]
+    scenes: list[SceneDetail]
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.video, "scenes": [s.as_dict() for s in self.scenes]}
+
+
+def video_detail(stores: Stores, video_id: str, link: Link | None = None) -> VideoDetail:
+    """One video with every scene; LookupError if there is no such video."""
+    link = link or store_links(stores.objects)
+    with stores.catalog.session() as session:
+        video = session.get(Video, video_id)
+        if video is None:
+            raise LookupError(f"no video {video_id!r}")
+        rows = scenes_of(session, video_id)
+        facts = {
+            "video_id": video.id,
+            "title": video.title,
+            "state": video.state.value,
+            "error_text": video.error_text,
+            "duration_s": video.duration_s,
+            "frame_count": video.frame_count,
+            "width": video.width,
+            "height": video.height,
+            "fps": video.fps,
+            "sha256": video.sha256,
+            "created_at": video.created_at.isoformat(),
+            "indexed_at": video.indexed_at.isoformat() if video.indexed_at else None,
+            "source_uri": video.source_uri,
+            "video_url": source_url(link, stores.objects, video),
+        }
+    return VideoDetail(
+        video=facts,
+        scenes=[
+            SceneDetail(
+                scene_id=row.id,
+                index=row.index,
+                start_s=row.start_s,
+                end_s=row.end_s,
+                thumbnail_url=link(row.thumbnail_key),
+            )
+            for row in rows
+        ],
+    )

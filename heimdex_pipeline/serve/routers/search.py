@@ -1,0 +1,61 @@
+"""`/api/search`: scenes by text or by an uploaded image."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
+from PIL import Image
+
+from heimdex_pipeline.search.searcher import NoSearchIndexError, SearchError
+from heimdex_pipeline.serve import schemas
+from heimdex_pipeline.serve.deps import SearchArgs, ServiceDep, require_token
+from heimdex_pipeline.serve.uploads import read_limited
+
+router = APIRouter(
+    prefix="/api/search",
+    tags=["search"],
+    dependencies=[Depends(require_token)],
+    responses={
+        **schemas.GUARDED,
+        409: {"model": schemas.Problem, "description": "nothing is searchable yet"},
+    },
+)
+
+
+@router.get("", response_model=schemas.SearchAnswer)
+def search_text(
+    service: ServiceDep,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description="what to find")],
+    args: SearchArgs,
+) -> dict:
+    """Scenes nearest to a text, best first, of videos indexed now."""
+    return service.searcher.search(text=q, **args).as_dict()
+
+
+@router.post(
+    "/image",
+    response_model=schemas.SearchAnswer,
+    responses={
+        400: {"model": schemas.Problem, "description": "not an image"},
+        413: {"model": schemas.Problem, "description": "the image is too large"},
+    },
+)
+def search_image(
+    service: ServiceDep,
+    image: Annotated[UploadFile, File(description="a picture or a video frame")],
+    args: SearchArgs,
+) -> dict:
+    """Scenes nearest to an image (the scene a frame comes from ranks first)."""
+    data = read_limited(image, service.settings.serve.max_image_bytes, "image")
+    try:
+        picture = Image.open(io.BytesIO(data))
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise HTTPException(400, f"not an image we can read: {error}") from None
+    try:
+        return service.searcher.search(image=picture, **args).as_dict()
+    except SearchError as error:
+        if isinstance(error, NoSearchIndexError):
+            raise
+        raise HTTPException(400, str(error)) from None

@@ -1,0 +1,85 @@
+"""The answers of the HTTP API, as Pydantic models: `/openapi.json` documents every one, so a
+client can be generated from it. Where the search layer's dataclasses are the answer's parts
+(a hit, a video of a page, a scene), they are used as they are."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from heimdex_pipeline.search.listing import SceneDetail, VideoSummary
+from heimdex_pipeline.search.searcher import SearchHit
+
+
+class ModelInfo(BaseModel):
+    """The embedding model that answered."""
+
+    model: str
+    pretrained: str
+    model_id: str
+    dim: int
+    weights_sha256: str
+    random_weights: bool
+
+
+class SearchAnswer(BaseModel):
+    model: ModelInfo
+    random_weights: bool = Field(description="true when the model's weights are random")
+    notes: list[str]
+    hits: list[SearchHit]
+
+
+class VideoPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    videos: list[VideoSummary]
+
+
+class VideoDetail(BaseModel):
+    video_id: str
+    title: str
+    state: str
+    error_text: str | None
+    duration_s: float | None
+    frame_count: int | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    sha256: str | None
+    created_at: str
+    indexed_at: str | None
+    source_uri: str
+    video_url: str | None
+    scenes: list[SceneDetail]
+
+
+class Upload(BaseModel):
+    video_id: str
+    key: str = Field(description="where the video waits under incoming/ for the inbox sensor")
+    state: Literal["uploading"]
+    size_bytes: int
+
+
+class HealthCheck(BaseModel):
+    status: Literal["ok", "down", "unavailable"]
+    detail: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    checks: dict[str, HealthCheck]
+
+
+class Problem(BaseModel):
+    """Why a request was refused (4xx) or could not be answered (5xx)."""
+
+    detail: str
+
+
+# Every route behind the token can answer these.
+GUARDED = {
+    401: {"model": Problem, "description": "no token, or a wrong one"},
+    422: {"description": "a parameter out of bounds, named"},
+}

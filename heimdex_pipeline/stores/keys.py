@@ -1,0 +1,81 @@
+"""Where each step writes its objects: the layout of the object store in one place."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from heimdex_pipeline.catalog.video_ids import file_name_of
+
+if TYPE_CHECKING:
+    from heimdex_pipeline.stores.objects import ObjectStore
+
+DERIVED_PREFIXES = ("sidecars", "thumbnails", "frames", "embeddings")
+
+# Drop videos here (in the object store) and the inbox sensor indexes them.
+INCOMING_PREFIX = "incoming/"
+# Copies of videos that came from outside the store (local files given to `heimdex index`).
+INBOX_PREFIX = "inbox/"
+# What a run's steps hand each other (which videos are still going), so a re-execution on
+# another machine finds it.
+RUNS_PREFIX = "runs/"
+
+
+def inbox_prefix(video_id: str) -> str:
+    return f"{INBOX_PREFIX}{video_id}/"
+
+
+def inbox_key(video_id: str, file_name: str) -> str:
+    """Where a video from outside the store is copied to."""
+    suffix = PurePosixPath(file_name).suffix.lower()
+    return f"{inbox_prefix(video_id)}source{suffix}"
+
+
+def source_key(store: ObjectStore, video_id: str, source_uri: str) -> str:
+    """The key the steps read the video from: the object itself when it is already in the store
+    (dropped in `incoming/`), else its copy in the inbox."""
+    return store.key_for_uri(source_uri) or inbox_key(video_id, file_name_of(source_uri))
+
+
+def sidecar_prefix(video_id: str) -> str:
+    return f"sidecars/{video_id}/"
+
+
+def sidecar_key(video_id: str, scene_id: str) -> str:
+    return f"{sidecar_prefix(video_id)}{scene_id}.json"
+
+
+def thumbnail_prefix(video_id: str) -> str:
+    return f"thumbnails/{video_id}/"
+
+
+def thumbnail_key(video_id: str, scene_id: str) -> str:
+    return f"{thumbnail_prefix(video_id)}{scene_id}.webp"
+
+
+def candidates_key(video_id: str) -> str:
+    """Frames kept by the scenes pass, for the thumbnails step to choose from."""
+    return f"frames/{video_id}/candidates.zip"
+
+
+def embedder_frames_key(video_id: str) -> str:
+    """The frames per scene the embedder reads."""
+    return f"frames/{video_id}/embedder.zip"
+
+
+def vectors_key(video_id: str) -> str:
+    return f"embeddings/{video_id}/vectors.parquet"
+
+
+def derived_prefixes(video_id: str) -> list[str]:
+    """Everything made from a video (not the video itself)."""
+    return [f"{prefix}/{video_id}/" for prefix in DERIVED_PREFIXES]
+
+
+def run_prefix(run_id: str) -> str:
+    return f"{RUNS_PREFIX}{run_id}/"
+
+
+def run_handoff_key(run_id: str, step: str) -> str:
+    """What a step of a run handed the next one."""
+    return f"{run_prefix(run_id)}{step}.json"
