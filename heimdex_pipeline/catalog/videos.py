@@ -17,6 +17,17 @@ from heimdex_pipeline.catalog.models import (
 )
 
 IN_PROGRESS = (VideoState.UPLOADING, VideoState.VALIDATING, VideoState.PROCESSING)
+TITLE_LENGTH = Video.__table__.c.title.type.length  # characters
+
+
+def display_title(name: str) -> str:
+    """A file name as a title the catalog holds: control characters (a NUL, a newline) shown
+    as `?`, and a name longer than the column cut in the middle, its ending kept."""
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in name).strip() or "video"
+    if len(cleaned) <= TITLE_LENGTH:
+        return cleaned
+    keep = TITLE_LENGTH - 1
+    return f"{cleaned[: keep - 40]}…{cleaned[-40:]}"
 
 
 class UnknownVideoError(LookupError):
@@ -29,6 +40,14 @@ class UnknownVideoError(LookupError):
             "partition added by hand in the Dagster UI has no source to read. Remove it with "
             f"`heimdex delete {video_id}` and add the file one of those ways."
         )
+        self.video_id = video_id
+
+
+class VideoDeletedError(LookupError):
+    """The video was deleted while a run still had it: a deleted video stays deleted."""
+
+    def __init__(self, video_id: str):
+        super().__init__(f"video {video_id} was deleted while it was being indexed")
         self.video_id = video_id
 
 
@@ -46,7 +65,7 @@ def register_video(
         video = Video(
             id=video_id,
             source_uri=source_uri,
-            title=title,
+            title=display_title(title),
             store_key=store_key,
             state=VideoState.UPLOADING,
         )
@@ -67,8 +86,11 @@ def get_video(session: Session, video_id: str) -> Video:
 def set_state(
     session: Session, video_id: str, state: VideoState, error_text: str | None = None
 ) -> None:
-    """Move a video to `state`; `indexed` stamps indexed_at, other states clear it."""
+    """Move a video to `state`; `indexed` stamps indexed_at, other states clear it. A deleted
+    video stays deleted (VideoDeletedError): only registering it again brings it back."""
     video = get_video(session, video_id)
+    if video.state is VideoState.DELETED and state is not VideoState.DELETED:
+        raise VideoDeletedError(video_id)
     video.state = state
     video.error_text = error_text
     video.indexed_at = utcnow() if state is VideoState.INDEXED else None

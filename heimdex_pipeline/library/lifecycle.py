@@ -63,8 +63,12 @@ def fail_video(video_id: str, stores: Stores, reason: str) -> None:
     if left:
         reason += f" [its outputs in the {' and '.join(left)} could not be removed yet]"
     with stores.catalog.session() as session:
-        set_state(session, video_id, VideoState.FAILED, reason)
+        deleted = get_video(session, video_id).state is VideoState.DELETED
+        if not deleted:
+            set_state(session, video_id, VideoState.FAILED, reason)
         activate_complete_models(session)
+    if deleted:  # deleted while a run had it: what the run copied in goes too
+        stores.objects.delete_prefix(inbox_prefix(video_id))
 
 
 def delete_video(video_id: str, stores: Stores) -> None:

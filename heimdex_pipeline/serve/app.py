@@ -18,9 +18,11 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heimdex_pipeline.catalog.database import CatalogNotReadyError
 from heimdex_pipeline.search.searcher import NoSearchIndexError, SearchError
+from heimdex_pipeline.serve.limits import BodyLimits
 from heimdex_pipeline.serve.routers import ROUTERS
 from heimdex_pipeline.serve.service import Service
 from heimdex_pipeline.settings import Settings
@@ -45,14 +47,28 @@ def create_app(settings: Settings, stores: Stores | None = None) -> FastAPI:
         summary="Find the scene where… in your videos, by text or by an example image.",
         version="1",
         lifespan=lifespan,
+        # served by routers/docs.py, behind the token
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.service = service
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in ROUTERS:
         app.include_router(router)
     add_error_answers(app)
-    app.middleware("http")(access_log)
+    app.add_middleware(BodyLimits, limits=body_limits(settings))
+    app.add_middleware(AccessLog)
     return app
+
+
+def body_limits(settings: Settings):
+    """The bounded routes and their limits (`HEIMDEX_MAX_UPLOAD_MB`, `HEIMDEX_MAX_IMAGE_MB`)."""
+    bounded = {
+        ("POST", "/api/videos"): ("video", settings.serve.max_upload_bytes),
+        ("POST", "/api/search/image"): ("image", settings.serve.max_image_bytes),
+    }
+    return lambda method, path: bounded.get((method, path.rstrip("/") or "/"))
 
 
 def add_error_answers(app: FastAPI) -> None:
@@ -66,16 +82,34 @@ def add_error_answers(app: FastAPI) -> None:
         app.add_exception_handler(error_type, answer)
 
 
-async def access_log(request: Request, call_next):
+class AccessLog:
     """One line a request: method, path, status, time. The path only: query strings may carry
-    a user's words, and stay out."""
-    started = time.perf_counter()
-    response = await call_next(request)
-    log.info(
-        "%s %s %s %.1f ms",
-        request.method,
-        request.url.path,
-        response.status_code,
-        (time.perf_counter() - started) * 1000,
-    )
-    return response
+    a user's words, and stay out. (Plain ASGI: it adds no task group between the server and a
+    route reading its body, so a body cut off at its limit reaches the route as a 413.)"""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            log.info(
+                "%s %s %s %.1f ms",
+                scope.get("method"),
+                scope.get("path"),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )

@@ -59,8 +59,12 @@ def accept_upload(service: Service, upload: UploadFile) -> dict:
         objects.put_file(key, staging.name)
     uri = objects.uri(key)
     video_id = video_id_for(uri)
-    with service.stores.catalog.session() as session:
-        register_video(session, video_id, uri, upload.filename or name, store_key=key)
+    try:
+        with service.stores.catalog.session() as session:
+            register_video(session, video_id, uri, upload.filename or name, store_key=key)
+    except BaseException:  # no object without its row: the inbox would index it unasked
+        objects.delete(key)
+        raise
     log.info("accepted an upload of %d bytes as %s", written, key)
     return {"video_id": video_id, "key": key, "state": "uploading", "size_bytes": written}
 

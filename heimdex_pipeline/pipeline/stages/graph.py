@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from heimdex_pipeline.catalog.models import VideoState
-from heimdex_pipeline.catalog.videos import UnknownVideoError, videos_by_id
+from heimdex_pipeline.catalog.videos import UnknownVideoError, VideoDeletedError, videos_by_id
 from heimdex_pipeline.library.lifecycle import fail_video
 from heimdex_pipeline.library.transient import describe, is_transient, wait_for_stores
 from heimdex_pipeline.media.errors import InvalidVideoError
@@ -130,16 +130,20 @@ class StageRun:
         if first_step and context.retry_number == 0 and ATTEMPT_TAG in context.run.tags:
             wait_for_stores(self.work.stores, self.work.pipeline.outage_wait_s, context.log.info)
         going = [v for v in self.incoming.videos if v not in self.failed]
-        if context.retry_number == 0:
-            return going
-        done_before = materialized_in_run(context.instance, context.run_id, self.stage.key)
-        if not self.keep_on_failure:
-            with self.work.stores.catalog.session() as session:
-                rows = videos_by_id(session, going)
-            for video_id in going:
+        with self.work.stores.catalog.session() as session:
+            rows = videos_by_id(session, going)
+        for video_id in going:  # deleted since the run began: it stays deleted, nothing made
+            row = rows.get(video_id)
+            if row is not None and row.state is VideoState.DELETED:
+                self.give_up(video_id, str(VideoDeletedError(video_id)))
+        if context.retry_number > 0 and not self.keep_on_failure:
+            for video_id in going:  # an earlier attempt of this step failed it
                 row = rows.get(video_id)
                 if row is not None and row.state is VideoState.FAILED:
                     self.failed[video_id] = row.error_text or f"{self.stage.asset}: failed"
+        done_before = set()
+        if context.retry_number > 0:
+            done_before = materialized_in_run(context.instance, context.run_id, self.stage.key)
         return [v for v in going if v not in self.failed and v not in done_before]
 
     def give_up(self, video_id: str, reason: str) -> None:
@@ -156,7 +160,7 @@ class StageRun:
         if is_transient(error) and not self.last_attempt:
             self.transient[video_id] = describe(error)
             return
-        if isinstance(error, (InvalidVideoError, UnknownVideoError)):
+        if isinstance(error, (InvalidVideoError, UnknownVideoError, VideoDeletedError)):
             reason = str(error)
         elif is_transient(error):
             reason = f"{describe(error)} (still failing after {self.max_retries} retries)"

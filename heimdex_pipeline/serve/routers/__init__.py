@@ -1,6 +1,6 @@
 """One router per area of `heimdex serve`; `app.py` includes them all. A new route goes in the
 router of its area (or a new module here, included in `ROUTERS`)."""
 
-from heimdex_pipeline.serve.routers import health, media, pages, search, videos
+from heimdex_pipeline.serve.routers import docs, health, media, pages, search, videos
 
-ROUTERS = [health.router, search.router, videos.router, media.router, pages.router]
+ROUTERS = [health.router, search.router, videos.router, media.router, pages.router, docs.router]

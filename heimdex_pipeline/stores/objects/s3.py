@@ -7,7 +7,7 @@ import tempfile
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from minio import Minio
 from minio.deleteobjects import DeleteObject
@@ -148,7 +148,8 @@ class S3ObjectStore(ObjectStore):
         return self._signer.presigned_get_object(self.bucket, self._name(key), expires=expires)
 
     def uri(self, key):
-        return f"s3://{self.bucket}/{self._name(key)}"
+        # quoted, as file:// URIs are: a key may hold `%`, `+` or spaces (`key_for_uri` unquotes)
+        return f"s3://{self.bucket}/{quote(self._name(key), safe='/')}"
 
     @contextmanager
     def local_path(self, key):

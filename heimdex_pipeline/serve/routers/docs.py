@@ -1,0 +1,36 @@
+"""The API's own documentation (`/openapi.json`, `/docs`, `/redoc`), behind the token like
+every route but `/health`: a deployment's API surface is not for anyone who can reach it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from heimdex_pipeline.serve.deps import ServiceDep, authorised, require_token
+
+router = APIRouter(include_in_schema=False)
+OPENAPI_URL = "/openapi.json"
+
+
+@router.get(OPENAPI_URL, dependencies=[Depends(require_token)])
+def openapi_document(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+def _signed_in(request: Request, service) -> bool:
+    return authorised(request, service.settings.serve.token)
+
+
+@router.get("/docs")
+def swagger(request: Request, service: ServiceDep) -> HTMLResponse:
+    if not _signed_in(request, service):
+        return RedirectResponse("/login?next=/docs", status_code=303)
+    return get_swagger_ui_html(openapi_url=OPENAPI_URL, title="Heimdex API")
+
+
+@router.get("/redoc")
+def redoc(request: Request, service: ServiceDep) -> HTMLResponse:
+    if not _signed_in(request, service):
+        return RedirectResponse("/login?next=/redoc", status_code=303)
+    return get_redoc_html(openapi_url=OPENAPI_URL, title="Heimdex API")
