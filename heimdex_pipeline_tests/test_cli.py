@@ -34,6 +34,7 @@ def run_heimdex(tmp_path: Path, tiny_clip):
             timeout=600,
         )
 
+    run.env = env
     return run
 
 
@@ -193,3 +194,80 @@ def test_an_unreachable_database_is_one_line(run_heimdex):
         assert result.returncode == 2, result.stderr[-800:]
         assert "Traceback" not in result.stderr and "pw-Secret-1" not in result.stderr
         assert "127.0.0.1:1" in result.stderr or "database" in result.stderr
+
+
+def test_a_folder_with_no_videos_is_said_not_passed_over(run_heimdex, tmp_path):
+    folder = tmp_path / "x.mp4"  # a folder, named like a video
+    folder.mkdir()
+    result = run_heimdex("index", str(folder))
+    assert result.returncode == 1
+    assert f"{folder}: a folder with no video files in it" in result.stderr
+    assert "nothing to index" in result.stderr
+
+
+def test_an_unreachable_object_store_is_one_line_and_registers_nothing(
+    run_heimdex, sample_videos, tmp_path
+):
+    import sqlite3
+    import time
+
+    started = time.monotonic()
+    result = run_heimdex(
+        "index",
+        str(sample_videos / "realshort.mp4"),
+        HEIMDEX_OBJECT_STORE="s3://heimdex-down/objects",
+        HEIMDEX_S3_ENDPOINT="127.0.0.1:1",
+        HEIMDEX_S3_SECURE="false",
+        HEIMDEX_S3_SECRET_KEY="s3-Secret-9",
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "object store at 127.0.0.1:1" in lines[0] and "s3-Secret-9" not in result.stderr
+    assert time.monotonic() - started < 60, "one line, soon: not minutes of retries"
+    catalog = tmp_path / "home" / "catalog.sqlite"
+    with sqlite3.connect(catalog) as connection:
+        assert connection.execute("SELECT count(*) FROM videos").fetchone() == (0,)
+
+
+def test_index_shows_each_stage_of_a_batch_as_it_goes(run_heimdex, sample_videos):
+    clips = [str(sample_videos / name) for name in ("bikes.mp4", "realshort.mp4", "counter.mp4")]
+    result = run_heimdex("index", *clips)
+    assert result.returncode == 0, result.stderr[-3000:]
+    status = [line for line in result.stderr.splitlines() if line.startswith("  … ")]
+    stages = {line.split()[1] for line in status}
+    assert {"scenes", "embeddings", "search_index"} <= stages, result.stderr
+    assert any("frames decoded" in line and "videos done" in line for line in status)
+    assert any("s left" in line for line in status), "an estimate once there is one"
+    assert "\r" not in result.stderr  # not a terminal: plain lines only
+
+
+def test_index_on_a_terminal_keeps_one_status_line_up_to_date(run_heimdex, sample_videos):
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "heimdex_pipeline.cli.main", "index",
+         str(sample_videos / "bikes.mp4"), str(sample_videos / "realshort.mp4")],
+        env=run_heimdex.env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    shown = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        elif process.poll() is not None:
+            break
+    assert process.wait(timeout=600) == 0, shown[-3000:]
+    text = shown.decode(errors="replace")
+    assert text.count("\r\x1b[K") >= 3, "the status line is redrawn in place"
+    assert "[2/2]" in text and "videos done" in text and "  … " not in text

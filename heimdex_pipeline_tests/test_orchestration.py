@@ -126,8 +126,10 @@ def test_a_partition_added_by_hand_fails_with_an_actionable_message(make_setting
     assert "not in the catalog" in message and "heimdex delete typed-in-the-ui" in message
 
 
-def test_steps_refuse_a_catalog_behind_the_code_and_say_how_to_fix_it(make_settings):
-    settings = make_settings()
+def test_steps_refuse_a_server_catalog_behind_the_code_and_say_how_to_fix_it(
+    make_settings, postgres_url
+):
+    settings = make_settings(HEIMDEX_DATABASE_URL=postgres_url)
     upgrade(settings.database_url, "0001")
     instance = dagster_instance(settings)
     instance.add_dynamic_partitions("videos", ["v"])
@@ -144,6 +146,21 @@ def test_steps_refuse_a_catalog_behind_the_code_and_say_how_to_fix_it(make_setti
     assert errors and "heimdex db upgrade" in errors[0] and "0001" in errors[0]
     with pytest.raises(CatalogNotReadyError):
         stores_of_without_migrating(settings)
+
+
+def test_an_embedded_catalog_behind_the_code_is_brought_to_it_by_its_first_user(make_settings):
+    from heimdex_pipeline.catalog.database import Catalog, current_revision, head_revision
+
+    settings = make_settings()
+    upgrade(settings.database_url, "0001")
+    instance = dagster_instance(settings)
+    instance.add_dynamic_partitions("videos", ["v"])
+    job = build_definitions(settings).resolve_job_def(INDEX_JOB)
+    result = job.execute_in_process(
+        instance=instance, partition_key="v", run_config=QUIET_RUN_CONFIG, raise_on_error=False
+    )
+    assert not [e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
+    assert current_revision(Catalog(settings.database_url).engine) == head_revision()
 
 
 def stores_of_without_migrating(settings):

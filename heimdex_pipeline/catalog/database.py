@@ -159,6 +159,23 @@ class Catalog:
         finally:
             session.close()
 
+    @property
+    def embedded(self) -> bool:
+        """A SQLite file: one machine, no deploy step."""
+        return _sqlite_path(self.database_url) is not None
+
+    def ready(self) -> None:
+        """Make sure the schema is the code's: an embedded (SQLite) catalog is migrated by
+        whoever opens it first (`heimdex index`, the sensors of `dagster dev`, `heimdex serve`),
+        under the migration lock, since one machine has no deploy step; a server's catalog is
+        only checked (CatalogNotReadyError: migrating it is `heimdex db upgrade`'s job)."""
+        try:
+            self.check_schema()
+        except CatalogNotReadyError:
+            if not self.embedded:
+                raise
+            upgrade(self.database_url)
+
     def check_schema(self) -> None:
         """Raise CatalogNotReadyError unless the database is at the code's head revision."""
         sqlite_file = _sqlite_path(self.database_url)

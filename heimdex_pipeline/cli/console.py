@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import time
 from collections.abc import Callable
 
 from heimdex_pipeline.pipeline.local_runs import IndexOutcome
+from heimdex_pipeline.pipeline.progress import BatchProgress
 from heimdex_pipeline.search.listing import VideoDetail, VideoPage
 from heimdex_pipeline.search.searcher import SearchResponse
 
@@ -32,7 +35,52 @@ def show(answer, as_json: bool, printer: Callable) -> None:
         printer(answer)
 
 
-def progress(number: int, total: int, outcome: IndexOutcome) -> None:
+class IndexProgress:
+    """`heimdex index`'s live progress on stderr: on a terminal one status line rewritten in
+    place (stage, videos done, frames decoded, elapsed, estimate) above which each finished
+    video gets its line; elsewhere (a log, a pipe) plain lines, a status line when the stage
+    changes or every `every_s` seconds."""
+
+    def __init__(self, stream=None, every_s: float = 10.0):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.every_s = every_s
+        self._last_stage: str | None = None
+        self._last_line_at = 0.0
+        self._status = ""
+
+    def video(self, number: int, total: int, outcome: IndexOutcome) -> None:
+        self._clear()
+        progress(number, total, outcome, self.stream)
+        self._draw()
+
+    def status(self, state: BatchProgress) -> None:
+        line = state.line()
+        if self.live:
+            self._status = line
+            self._draw()
+            return
+        now = time.monotonic()
+        if state.stage != self._last_stage or now - self._last_line_at >= self.every_s:
+            self._last_stage, self._last_line_at = state.stage, now
+            print(f"  … {line}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        self._clear()
+        self._status = ""
+
+    def _draw(self) -> None:
+        if self.live and self._status:
+            self.stream.write("\r\x1b[K" + self._status[: shutil.get_terminal_size().columns - 1])
+            self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.live and self._status:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def progress(number: int, total: int, outcome: IndexOutcome, stream=None) -> None:
     """One line on stderr per video as it finishes."""
     if outcome.state == "indexed":
         count = len(outcome.scenes)
@@ -40,7 +88,11 @@ def progress(number: int, total: int, outcome: IndexOutcome) -> None:
     else:
         detail = outcome.error or "failed"
     line = f"[{number}/{total}] {outcome.state:>8}  {outcome.source}"
-    print(printable(f"{line}  ({detail}; at {outcome.seconds:.1f} s)"), file=sys.stderr, flush=True)
+    print(
+        printable(f"{line}  ({detail}; at {outcome.seconds:.1f} s)"),
+        file=stream or sys.stderr,
+        flush=True,
+    )
 
 
 def format_time(seconds: float) -> str:

@@ -7,10 +7,20 @@ import os
 import sys
 from collections.abc import Sequence
 
-from heimdex_pipeline.cli.commands import db, delete, demo, index, reembed, search, serve, videos
+from heimdex_pipeline.cli.commands import (
+    db,
+    delete,
+    demo,
+    dev,
+    index,
+    reembed,
+    search,
+    serve,
+    videos,
+)
 from heimdex_pipeline.settings import Settings, SettingsError, load_settings
 
-COMMANDS = (index, search, videos, delete, reembed, serve, db, demo)
+COMMANDS = (index, search, videos, delete, reembed, serve, dev, db, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +67,11 @@ def _raised_in_dagster(error: BaseException) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LANCEDB_LOG", "error")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_on", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     if args.command == "search" and (args.query is None) == (args.image is None):
         print("heimdex search: give a QUERY or --image PATH (one of them)", file=sys.stderr)
         return 2

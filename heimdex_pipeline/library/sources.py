@@ -38,6 +38,21 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     return list(unique.values())
 
 
+def folders_without_videos(paths: Iterable[str | Path]) -> list[Path]:
+    """The folders among `paths` that hold no video file (a folder named `x.mp4` among them):
+    given by a person, they are said, not silently passed over."""
+    empty = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        try:
+            is_dir = path.is_dir()
+        except OSError:
+            continue
+        if is_dir and not expand_inputs([path]):
+            empty.append(path)
+    return empty
+
+
 def _safe_is_video_file(path: Path) -> bool:
     try:
         return is_video_file(path)

@@ -15,13 +15,19 @@ from heimdex_pipeline.settings import Settings
 from heimdex_pipeline.stores import Stores
 
 
-def dagster_instance(settings: Settings) -> dg.DagsterInstance:
-    """The persistent instance at DAGSTER_HOME (created under HEIMDEX_HOME when unset)."""
+def prepare_dagster_home(settings: Settings) -> None:
+    """DAGSTER_HOME made if missing (Dagster refuses one that does not exist), with a
+    dagster.yaml for an embedded instance, and set in this process's environment."""
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     config = settings.dagster_home / "dagster.yaml"
     if not config.exists():
         config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+
+
+def dagster_instance(settings: Settings) -> dg.DagsterInstance:
+    """The persistent instance at DAGSTER_HOME (created under HEIMDEX_HOME when unset)."""
+    prepare_dagster_home(settings)
     # A SQLite instance creates its tables on first use, and two processes doing it at once race
     # (alembic_version twice): one at a time.
     with open(settings.dagster_home / ".heimdex-instance.lock", "a") as lock:

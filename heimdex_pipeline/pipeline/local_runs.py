@@ -8,7 +8,6 @@ show in the UI afterwards under `index_video`.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 from dagster import DagsterEventType
 
-from heimdex_pipeline.catalog.database import Catalog, CatalogNotReadyError, upgrade
+from heimdex_pipeline.catalog.database import Catalog
 from heimdex_pipeline.catalog.models import VideoState
 from heimdex_pipeline.catalog.video_ids import video_id_for
 from heimdex_pipeline.catalog.videos import (
@@ -35,15 +34,16 @@ from heimdex_pipeline.library.lifecycle import delete_video
 from heimdex_pipeline.library.sources import expand_inputs, source_uri_of
 from heimdex_pipeline.pipeline.instance import dagster_instance, reap_lost_runs
 from heimdex_pipeline.pipeline.partitions import videos
+from heimdex_pipeline.pipeline.progress import DONE, BatchProgress, IndexWatcher
 from heimdex_pipeline.pipeline.runs import local_run_tags, materialized_in_run, partition_batches
 from heimdex_pipeline.pipeline.sensors.failed_runs import mark_unfinished_videos_failed
+from heimdex_pipeline.pipeline.stages import ASSET_NAMES
 from heimdex_pipeline.pipeline.tags import INDEX_JOB, REEMBED_JOB
 from heimdex_pipeline.settings import Settings
-from heimdex_pipeline.stores import Stores, open_stores
+from heimdex_pipeline.stores import Stores, check_reachable, open_stores
 
 # Our own progress lines say what happened; the run logs stay in the instance for the UI.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-DONE = (VideoState.INDEXED, VideoState.FAILED)
 
 
 @dataclass
@@ -65,49 +65,8 @@ class IndexOutcome:
 
 
 def prepare_catalog(settings: Settings) -> None:
-    """An embedded (SQLite) catalog is migrated here, the CLI being its deployment; a server's
-    is migrated by `heimdex db upgrade`, and checked."""
-    if settings.database_url.startswith("sqlite"):
-        try:
-            Catalog(settings.database_url).check_schema()  # the usual case: nothing to do
-        except CatalogNotReadyError:
-            upgrade(settings.database_url)
-
-
-class _Progress:
-    """Reports each video as it reaches `indexed` or `failed`, by watching the catalog."""
-
-    def __init__(self, stores: Stores, report: Callable[[str], None]):
-        self._stores, self._report = stores, report
-        self._pending: set[str] = set()
-        self._stop = threading.Event()
-
-    def watch(self, video_ids: list[str]) -> threading.Thread:
-        self._pending = set(video_ids)
-        self._stop.clear()
-        thread = threading.Thread(target=self._loop, name="index-progress", daemon=True)
-        thread.start()
-        return thread
-
-    def _poll(self) -> None:
-        with self._stores.catalog.session() as session:
-            rows = videos_by_id(session, self._pending)
-        for video_id, row in rows.items():
-            if row.state in DONE:
-                self._pending.discard(video_id)
-                self._report(video_id)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.25):
-            self._poll()
-
-    def finish(self, thread: threading.Thread) -> None:
-        self._stop.set()
-        thread.join()
-        self._poll()
-        for video_id in sorted(self._pending):  # the run ended without finishing them
-            self._report(video_id)
-        self._pending.clear()
+    """The catalog at the code's schema (an embedded one migrated, a server's checked)."""
+    Catalog(settings.database_url).ready()
 
 
 def _per_video_figures(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, float]]:
@@ -132,6 +91,7 @@ def index_paths(
     paths: Iterable[str | Path],
     settings: Settings,
     on_done: Callable[[int, int, IndexOutcome], None] | None = None,
+    on_progress: Callable[[BatchProgress], None] | None = None,
 ) -> list[IndexOutcome]:
     """Index every input, batched into runs of the `index_video` job, going on past bad ones.
     Raises ClipLoadError before touching anything if the model cannot be loaded."""
@@ -141,6 +101,7 @@ def index_paths(
     inputs = expand_inputs(paths)
     prepare_catalog(settings)
     stores = open_stores(settings)
+    check_reachable(stores)  # an unreachable store is one line, with nothing registered
     instance = dagster_instance(settings)
     reap_lost_runs(instance, stores)
     job = build_definitions(settings).resolve_job_def(INDEX_JOB)
@@ -165,21 +126,19 @@ def index_paths(
         if on_done is not None:
             on_done(len(outcomes), len(by_id), outcomes[video_id])
 
-    progress = _Progress(stores, report)
+    watcher = IndexWatcher(stores, instance, ASSET_NAMES, len(by_id), report, on_progress)
     for batch in partition_batches(instance, list(by_id), settings.run_batch_size):
-        watcher = progress.watch(batch)
+        tags = local_run_tags(batch)
+        thread = watcher.watch(batch, tags)
         result = job.execute_in_process(
-            instance=instance,
-            tags=local_run_tags(batch),
-            run_config=QUIET_RUN_CONFIG,
-            raise_on_error=False,
+            instance=instance, tags=tags, run_config=QUIET_RUN_CONFIG, raise_on_error=False
         )
         figures.update(_per_video_figures(instance, result.run_id))
         if not result.success:  # what a step could not mark itself (a crash, a bad resource)
             mark_unfinished_videos_failed(
                 instance, stores, result.dagster_run, "failed", "the run failed"
             )
-        progress.finish(watcher)
+        watcher.finish(thread)
         raise_model_error(result)
     for video_id in outcomes:  # the figures are complete only once each run ended
         outcomes[video_id] = _outcome(stores, video_id, by_id[video_id], figures, None)

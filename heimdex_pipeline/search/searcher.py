@@ -160,7 +160,7 @@ class Searcher:
 
     def _check_catalog(self) -> None:
         if not self._catalog_checked:
-            self.stores.catalog.check_schema()
+            self.stores.catalog.ready()
             self._catalog_checked = True
 
     def encoder(self) -> ClipEncoder:

@@ -42,6 +42,22 @@ def require_token(request: Request, service: ServiceDep) -> None:
         )
 
 
+def local_target(target: str) -> str:
+    """A place to go after signing in: a path on this site, else `/` (never `//host`, a
+    scheme, or a backslash that a browser may read as `//host`)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def require_sign_in(request: Request, service: ServiceDep) -> None:
+    """A page for someone without the token sends them to sign in, before anything of the
+    page is looked up (a missing video and another's answer alike)."""
+    if not authorised(request, service.settings.serve.token):
+        target = local_target(request.url.path)
+        raise HTTPException(303, "sign in first", headers={"Location": f"/login?next={target}"})
+
+
 def search_args(  # the filters and page shared by both searches
     video: Annotated[list[str] | None, Query(max_length=200)] = None,
     min_duration: Annotated[float | None, Query(ge=0, le=1e7)] = None,

@@ -35,7 +35,7 @@ class Service:
     def catalog_ready(self) -> None:
         """CatalogNotReadyError (a 503) until the catalog exists at the code's schema."""
         if not self._catalog_ok:
-            self.stores.catalog.check_schema()
+            self.stores.catalog.ready()
             self._catalog_ok = True
 
     def warm(self) -> None:

@@ -29,11 +29,19 @@ class Stores:
         }
 
 
+def check_reachable(stores: Stores) -> None:
+    """Read once from the object store and the vector store, raising what either raises (an
+    unreachable server): a command says so in one line before it registers anything."""
+    probes = stores.probes()
+    for name in ("objects", "vectors"):
+        probes[name]()
+
+
 def open_stores(settings: Settings, check_schema: bool = True) -> Stores:
-    """The stores the settings name; the catalog checked to be at the code's schema."""
+    """The stores the settings name; the catalog at the code's schema (`Catalog.ready`)."""
     catalog = Catalog(settings.database_url)
     if check_schema:
-        catalog.check_schema()
+        catalog.ready()
     return Stores(
         catalog=catalog,
         objects=open_object_store(settings.object_store, settings.s3),

@@ -3,4 +3,12 @@ router of its area (or a new module here, included in `ROUTERS`)."""
 
 from heimdex_pipeline.serve.routers import docs, health, media, pages, search, videos
 
-ROUTERS = [health.router, search.router, videos.router, media.router, pages.router, docs.router]
+ROUTERS = [
+    health.router,
+    search.router,
+    videos.router,
+    media.router,
+    pages.sign_in,
+    pages.router,
+    docs.router,
+]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
-from heimdex_pipeline.serve.deps import ServiceDep, authorised, require_token
+from heimdex_pipeline.serve.deps import require_sign_in, require_token
 
 router = APIRouter(include_in_schema=False)
 OPENAPI_URL = "/openapi.json"
@@ -18,19 +18,11 @@ def openapi_document(request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
-def _signed_in(request: Request, service) -> bool:
-    return authorised(request, service.settings.serve.token)
-
-
-@router.get("/docs")
-def swagger(request: Request, service: ServiceDep) -> HTMLResponse:
-    if not _signed_in(request, service):
-        return RedirectResponse("/login?next=/docs", status_code=303)
+@router.get("/docs", dependencies=[Depends(require_sign_in)])
+def swagger() -> HTMLResponse:
     return get_swagger_ui_html(openapi_url=OPENAPI_URL, title="Heimdex API")
 
 
-@router.get("/redoc")
-def redoc(request: Request, service: ServiceDep) -> HTMLResponse:
-    if not _signed_in(request, service):
-        return RedirectResponse("/login?next=/redoc", status_code=303)
+@router.get("/redoc", dependencies=[Depends(require_sign_in)])
+def redoc() -> HTMLResponse:
     return get_redoc_html(openapi_url=OPENAPI_URL, title="Heimdex API")

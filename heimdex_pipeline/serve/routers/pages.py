@@ -7,33 +7,33 @@ import hmac
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from heimdex_pipeline.search.listing import list_videos, video_detail
 from heimdex_pipeline.search.searcher import MAX_OFFSET
-from heimdex_pipeline.serve.deps import TOKEN_COOKIE, ServiceDep, VideoId, authorised
+from heimdex_pipeline.serve.deps import (
+    TOKEN_COOKIE,
+    ServiceDep,
+    VideoId,
+    local_target,
+    require_sign_in,
+)
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_sign_in)])
+sign_in = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parents[1] / "templates")
 VIDEOS_PER_PAGE = 48
 
 
-def local(target: str) -> str:
-    """Only redirect within this site."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
-
-
-def page(request: Request, service, name: str, **context) -> HTMLResponse:
-    if not authorised(request, service.settings.serve.token):
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+def page(request: Request, name: str, **context) -> HTMLResponse:
     return templates.TemplateResponse(request, name, context)
 
 
 @router.get("/")
 def search_page(request: Request, service: ServiceDep) -> HTMLResponse:
-    return page(request, service, "search.html", notes=service.notes())
+    return page(request, "search.html", notes=service.notes())
 
 
 @router.get("/videos")
@@ -44,7 +44,7 @@ def videos_page(
 ) -> HTMLResponse:
     service.catalog_ready()
     listing = list_videos(service.stores, VIDEOS_PER_PAGE, offset, link=service.links)
-    return page(request, service, "videos.html", page=listing)
+    return page(request, "videos.html", page=listing)
 
 
 @router.get("/videos/{video_id}")
@@ -65,20 +65,20 @@ def video_page(
 @router.get("/upload")
 def upload_page(request: Request, service: ServiceDep) -> HTMLResponse:
     limit_mb = service.settings.serve.max_upload_bytes // 2**20
-    return page(request, service, "upload.html", limit_mb=limit_mb)
+    return page(request, "upload.html", limit_mb=limit_mb)
 
 
-@router.get("/login")
+@sign_in.get("/login")
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    return templates.TemplateResponse(request, "login.html", {"next": local(next)})
+    return templates.TemplateResponse(request, "login.html", {"next": local_target(next)})
 
 
-@router.post("/login")
+@sign_in.post("/login")
 async def login(request: Request, service: ServiceDep) -> RedirectResponse:
     form = await request.form()
     token = str(form.get("token", ""))
     expected = service.settings.serve.token
-    target = local(str(form.get("next", "/")))
+    target = local_target(str(form.get("next", "/")))
     if expected and not hmac.compare_digest(token.encode(), expected.encode()):
         return RedirectResponse(f"/login?next={target}&wrong=1", status_code=303)
     response = RedirectResponse(target, status_code=303)
