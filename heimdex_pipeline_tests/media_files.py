@@ -66,3 +66,41 @@ def copy_with_name(source: Path, folder: Path, name: str) -> Path:
     target.write_bytes(source.read_bytes())
     os.utime(target)
     return target
+
+
+def make_long_video(
+    path: Path, seconds: float, fps: int = 10, size: tuple[int, int] = (96, 54), seed: int = 7
+) -> list[float]:
+    """A low-resolution film of `seconds` with a hard cut every 3-10 s (seeded): each shot a
+    bright background of its own with a square drifting across it. Answers the cut times."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    cuts: list[float] = []
+    frames = int(seconds * fps)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "28"}
+        index, colour = 0, rng.integers(60, 256, 3)
+        while index < frames:
+            length = int(rng.integers(3 * fps, 10 * fps + 1))
+            square = rng.integers(40, 256, 3)
+            x, y = rng.integers(0, width - 16), rng.integers(0, height - 16)
+            dx, dy = rng.choice([-1, 1]), rng.choice([-1, 1])
+            for step in range(min(length, frames - index)):
+                image = np.empty((height, width, 3), np.uint8)
+                image[:] = colour
+                sx, sy = (x + dx * step) % (width - 16), (y + dy * step) % (height - 16)
+                image[sy : sy + 16, sx : sx + 16] = square
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            index += length
+            if index < frames:
+                cuts.append(index / fps)
+                previous = colour
+                while np.abs(colour.astype(int) - previous.astype(int)).sum() < 150:
+                    colour = rng.integers(60, 256, 3)
+        for packet in stream.encode():
+            container.mux(packet)
+    return cuts

@@ -53,6 +53,9 @@ def sidecar_for(
     }
 
 
+LISTED = 100  # cuts shown in a materialization's metadata
+
+
 def find_scenes(context: StageContext, video_id: str) -> StageResult:
     """Decode the video once: its shots become scenes (rows and sidecars), and the frames the
     thumbnails and embeddings need are kept."""
@@ -99,7 +102,11 @@ def find_scenes(context: StageContext, video_id: str) -> StageResult:
         metadata={
             "scene_count": len(spans),
             "cut_count": len(analysis.cuts_s),
-            "cuts_s": dg.MetadataValue.json([round(c, 3) for c in analysis.cuts_s]),
+            # a two-hour film has a thousand cuts: the UI gets the first ones and where the
+            # rest are, never a thousand-row list in one materialization
+            "cuts_s": dg.MetadataValue.json([round(c, 3) for c in analysis.cuts_s[:LISTED]]),
+            "cuts_listed": f"{min(LISTED, len(analysis.cuts_s))} of {len(analysis.cuts_s)}",
+            "every_scene": dg.MetadataValue.path(stores.objects.uri(sidecar_prefix(video_id))),
             "duration_s": dg.MetadataValue.float(round(facts.duration_s, 3)),
             "frame_count": facts.frame_count,
             "frames_decoded": facts.frames_decoded + analysis.frames_decoded,
