@@ -237,12 +237,20 @@ class Environment(BaseSettings):
         try:
             if env is None:
                 return cls()
-            return cls.model_validate({k: v for k, v in env.items() if v != ""})
+            return _GivenEnvironment(**{k: v for k, v in env.items() if v != ""})
         except ValidationError as error:
             first = error.errors()[0]
             variable = str(first["loc"][0]) if first["loc"] else "?"
             raw = env.get(variable, "") if env is not None else os.environ.get(variable, "")
             raise SettingsError(variable, str(raw), _reason(first)) from None
+
+
+class _GivenEnvironment(Environment):
+    """The variables of a given mapping alone: the process environment is not read."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
+        return (init_settings,)
 
 
 def _reason(error: Mapping[str, Any]) -> str:

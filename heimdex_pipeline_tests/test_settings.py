@@ -129,3 +129,15 @@ def test_settings_read_from_the_process_environment_like_a_mapping(tmp_path, mon
     monkeypatch.setenv("HEIMDEX_RUN_BATCH_SIZE", "0")
     with pytest.raises(SettingsError, match="HEIMDEX_RUN_BATCH_SIZE"):
         load_settings()
+
+
+def test_a_given_mapping_is_read_alone_whatever_the_process_environment_holds(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DAGSTER_HOME", "/somewhere/else")
+    monkeypatch.setenv("HEIMDEX_RUN_BATCH_SIZE", "3")
+    monkeypatch.setenv("HEIMDEX_API_TOKEN", "from-the-process")
+    settings = load_settings({"HEIMDEX_HOME": str(tmp_path)})
+    assert settings.dagster_home == tmp_path / "dagster"
+    assert settings.run_batch_size == 25 and settings.serve.token is None
+    assert settings.from_environment == frozenset()
