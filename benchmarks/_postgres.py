@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,12 +37,20 @@ class PrivateServer:
     def url(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def restart(self) -> None:
-        """Stop (closing every connection at once) and start again; waits until it answers."""
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop (closing every connection at once), stay down `down_s` seconds, and start
+        again; waits until it answers."""
+        if not down_s:
+            subprocess.run(
+                [*self._pg_ctl, "-m", "fast", "-o", self._options, "restart"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            return
+        subprocess.run([*self._pg_ctl, "-m", "fast", "stop"], check=True, capture_output=True)
+        time.sleep(down_s)
         subprocess.run(
-            [*self._pg_ctl, "-m", "fast", "-o", self._options, "restart"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [*self._pg_ctl, "-o", self._options, "start"], check=True, capture_output=True
+        )
 
     def create_database(self, name: str) -> str:
         from sqlalchemy import create_engine, text

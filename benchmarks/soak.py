@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from unittest import mock
 
 from benchmarks._common import save
 from benchmarks._postgres import private_postgres
@@ -183,6 +184,8 @@ def _struck(instance, run_id: str, bad_ids: set[str]) -> bool:
         run_id,
         of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RESOURCE_INIT_FAILURE},
     ).records
+    if not records:  # the run itself crashed (its events could not be written, say)
+        return True
     for record in records:
         verdict = record.event_log_entry.dagster_event.event_specific_data.user_failure_data
         if verdict is None:
@@ -201,6 +204,8 @@ def soak(
     batch_size: int = 25,
     restart_postgres: bool = False,
     step_retries: int = 3,
+    postgres_down_s: float = 0.0,
+    strike_at_step: str | None = None,
     s3_outage_s: float = 0.0,
     while_up: Callable[[int, dg.DagsterInstance], None] | None = None,
     timeout_s: float = 3600,
@@ -224,6 +229,7 @@ def soak(
     s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
     s3.start()
     servers = [s3]  # the S3 server now running (a new one after an outage, on the same port)
+    environment = None
     try:
         with private_postgres() as pg:
             home = work / "home"
@@ -251,7 +257,9 @@ def soak(
                 HEIMDEX_STEP_RETRY_DELAY_S="2",
                 **instance_pg,
             )
-            os.environ.update(instance_pg)
+            # The instance's dagster.yaml reads them: this process has them for the soak only.
+            environment = mock.patch.dict(os.environ, instance_pg)
+            environment.start()
             prepare_home(home, env, (ROOT / "deploy" / "dagster.yaml").read_text())
             settings = load_settings({k: v for k, v in env.items() if k.startswith("HEIMDEX_")})
             stores = open_stores(settings)
@@ -267,7 +275,9 @@ def soak(
                     stores.objects.put_file(key, path)
                     ids[video_id_for(stores.objects.uri(key))] = path
                 dropped = time.time()
-                if restart_postgres or s3_outage_s:
+                if (restart_postgres or s3_outage_s) and strike_at_step:
+                    _wait_for_step_start(instance, strike_at_step, dropped + timeout_s)
+                elif restart_postgres or s3_outage_s:
                     while time.time() - dropped < timeout_s:
                         started = instance.get_runs(
                             filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
@@ -277,7 +287,7 @@ def soak(
                             break
                         time.sleep(0.5)
                 if restart_postgres:
-                    pg.restart()
+                    pg.restart(postgres_down_s)
                     result.postgres_restarted_at_s = round(time.time() - dropped, 1)
                 if s3_outage_s:
                     servers[-1].stop()  # objects stay: moto keeps them in this process
@@ -389,8 +399,25 @@ def soak(
             result.mismatches = audit(settings)
             instance.dispose()
     finally:
+        if environment is not None:
+            environment.stop()
         servers[-1].stop()
     return result
+
+
+def _wait_for_step_start(instance, step_key: str, deadline: float) -> None:
+    """Until a running run's `step_key` has started (its STEP_START is in the event log)."""
+    import dagster as dg
+
+    while time.time() < deadline:
+        for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+            records = instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.STEP_START
+            ).records
+            if any(r.event_log_entry.step_key == step_key for r in records):
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"no run reached {step_key}")
 
 
 def main() -> None:

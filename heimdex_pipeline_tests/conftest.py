@@ -21,6 +21,9 @@ os.environ.setdefault("LANCEDB_LOG", "error")
 # No test reaches the network: the model hub is off for this process and every child process,
 # and a name lookup of anything but this machine fails the test that made it.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Speech costs every indexing test a Whisper worker and its transcriptions: it is off unless a
+# test turns it on (test_transcripts.py does, with the packaged tiny.en).
+os.environ.setdefault("HEIMDEX_ASR_MODEL", "off")
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "", None}
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -186,6 +189,17 @@ def tiny_clip_worker(tiny_clip: tuple[str, str]) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def environment_restored() -> Iterator[None]:
+    """Each test leaves os.environ as it found it (a variable one test sets, such as
+    DAGSTER_HOME, would otherwise reach every later test and every process it starts)."""
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
 class FastTierError(AssertionError):
     """A test of the fast tier started a server, a process or a database connection."""
 
@@ -225,6 +239,7 @@ def make_settings(tmp_path: Path, tiny_clip: tuple[str, str]):
             "HEIMDEX_HOME": str(tmp_path / "home"),
             "HEIMDEX_CLIP_MODEL": tiny_clip[0],
             "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
+            "HEIMDEX_ASR_MODEL": os.environ["HEIMDEX_ASR_MODEL"],
         }
         return load_settings({**base, **env})
 

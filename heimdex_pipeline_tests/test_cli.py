@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from heimdex_pipeline.catalog.models import Video
+from heimdex_pipeline.search.searcher import Searcher
+from heimdex_pipeline.settings import load_settings
+from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.media_files import make_bad_inputs
 
 pytestmark = pytest.mark.slow
@@ -25,9 +29,9 @@ def run_heimdex(tmp_path: Path, tiny_clip):
     }
     env.pop("DAGSTER_HOME", None)
 
-    def run(*args: str, **overrides: str) -> subprocess.CompletedProcess:
+    def run(*args: str, prefix: tuple[str, ...] = (), **overrides: str):
         return subprocess.run(
-            [sys.executable, "-m", "heimdex_pipeline.cli.main", *args],
+            [*prefix, sys.executable, "-m", "heimdex_pipeline.cli.main", *args],
             env={**env, **overrides},
             capture_output=True,
             text=True,
@@ -55,15 +59,113 @@ def test_index_goes_on_past_a_bad_file_and_exits_1(run_heimdex, sample_videos, t
     assert "1 indexed, 1 failed" in result.stderr
 
 
-def test_index_exits_0_when_all_videos_index_and_runs_show_in_the_instance(
+def test_index_exits_0_and_records_runs_in_the_instance_a_batch_size_each(run_heimdex, tmp_path):
+    """Five videos with HEIMDEX_RUN_BATCH_SIZE=2: three `index_video` runs in the instance at
+    DAGSTER_HOME, over the videos in the order given (two, two, then one)."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    from benchmarks._runs import write_short_video
+
+    clips = [tmp_path / "clips" / f"clip-{number}.mp4" for number in range(5)]
+    clips[0].parent.mkdir()
+    for number, clip in enumerate(clips):
+        write_short_video(clip, 1.0, cuts=0, seed=number, size=(160, 120))
+    result = run_heimdex("index", *map(str, clips), "--json", HEIMDEX_RUN_BATCH_SIZE="2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    ids = [outcome["video_id"] for outcome in json.loads(result.stdout)]
+    home = tmp_path / "home" / "dagster"
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    runs = list(reversed(instance.get_runs()))  # oldest first
+    assert [run.job_name for run in runs] == ["index_video"] * 3
+    assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 3
+    assert [covered(run) for run in runs] == [ids[0:2], ids[2:4], ids[4:5]]
+    assert instance.get_materialized_partitions(dg.AssetKey("search_index")) == set(ids)
+    instance.dispose()
+
+
+def covered(run) -> list[str]:
+    """The first and last video of a run (its one video, when alone)."""
+    if "dagster/partition" in run.tags:
+        return [run.tags["dagster/partition"]]
+    return [run.tags["dagster/asset_partition_range_start"],
+            run.tags["dagster/asset_partition_range_end"]]  # fmt: skip
+
+
+# Root reads any file whatever its mode: the command runs without the capabilities that let it.
+WITHOUT_ROOTS_READ = ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+
+
+def test_a_fifo_dev_zero_and_an_unreadable_file_each_fail_in_one_line_and_the_rest_go_on(
     run_heimdex, sample_videos, tmp_path
 ):
-    result = run_heimdex("index", str(sample_videos / "realshort.mp4"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    runs = list((tmp_path / "home" / "dagster").rglob("runs.db")) or list(
-        (tmp_path / "home" / "dagster").rglob("*.db")
-    )
-    assert runs, "the runs were not recorded in the instance at DAGSTER_HOME"
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    locked = tmp_path / "locked.mp4"
+    locked.write_bytes((sample_videos / "realshort.mp4").read_bytes())
+    locked.chmod(0)
+    unreadable = subprocess.run([*WITHOUT_ROOTS_READ, "head", "-c1", str(locked)],
+                                capture_output=True)  # fmt: skip
+    assert unreadable.returncode != 0 and b"Permission denied" in unreadable.stderr
+    reasons = {
+        str(fifo): "not a regular file",
+        "/dev/zero": "not a regular file",
+        str(locked): "cannot read it (Permission denied)",
+    }
+    good = str(sample_videos / "realshort.mp4")
+    result = run_heimdex("index", *reasons, good, "--json", prefix=WITHOUT_ROOTS_READ)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    outcomes = {o["source"]: o for o in json.loads(result.stdout)}
+    assert outcomes[good]["state"] == "indexed"
+    for path, reason in reasons.items():
+        assert outcomes[path]["state"] == "failed", outcomes[path]
+        assert f"{path}: {reason}" in outcomes[path]["error"]
+        (line,) = [line for line in result.stderr.splitlines() if path in line]
+        assert "failed" in line and reason in line, line
+    assert "1 indexed, 3 failed" in result.stderr
+
+
+def test_reembed_moves_search_to_the_new_model_and_a_video_it_cannot_embed_keeps_the_old(
+    run_heimdex, sample_videos, tmp_path, tiny_clip
+):
+    """`heimdex reembed` after a change of weights: a video whose new embedding fails (its
+    stored frames lost) stays indexed and found under the old model, which search serves until
+    the new table holds every video; once it can be embedded, search switches."""
+    import open_clip
+    import torch
+
+    torch.manual_seed(99)
+    new_weights = tmp_path / "new-weights.pt"
+    torch.save(open_clip.create_model(Path(tiny_clip[0]).stem).state_dict(), new_weights)
+    clips = [str(sample_videos / name) for name in ("realshort.mp4", "counter.mp4")]
+    indexed = json.loads(run_heimdex("index", *clips, "--json").stdout)
+    (kept, lost) = [o["video_id"] for o in indexed]
+    bundle = tmp_path / "home" / "objects" / "frames" / lost / "embedder.zip"
+    saved = bundle.read_bytes()
+    bundle.unlink()  # what the new embedding reads, gone
+    new = {"HEIMDEX_CLIP_PRETRAINED": str(new_weights)}
+
+    partial = run_heimdex("reembed", **new)
+    assert partial.returncode == 1, partial.stderr[-3000:]
+    assert "1 of 2 indexed videos embedded, 1 missing" in partial.stderr
+    assert "search still serves the previous model" in partial.stderr
+    settings = load_settings({**run_heimdex.env, **new})
+    stores = stores_of(settings)
+    with stores.catalog.session() as session:
+        states = {video.id: video.state.value for video in session.query(Video)}
+    assert states == {kept: "indexed", lost: "indexed"}
+    searcher = Searcher(stores, (settings.clip_model, settings.clip_pretrained))
+    served = searcher.search(text="a counter", limit=50)
+    assert served.model.pretrained == tiny_clip[1]  # the old weights
+    assert {hit.video_id for hit in served.hits} == {kept, lost}
+
+    bundle.write_bytes(saved)
+    complete = run_heimdex("reembed", **new)
+    assert complete.returncode == 0, complete.stderr[-3000:]
+    assert "2 of 2 indexed videos embedded, 0 missing; search now serves it" in complete.stderr
+    switched = searcher.search(text="a counter", limit=50)
+    assert switched.model.pretrained == str(new_weights)
+    assert {hit.video_id for hit in switched.hits} == {kept, lost}
 
 
 def test_search_and_videos_print_json_with_working_thumbnail_urls(run_heimdex, sample_videos):

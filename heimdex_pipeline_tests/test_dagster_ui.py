@@ -1,5 +1,7 @@
 """`dagster dev` from the repository root serves what `heimdex index` recorded."""
 
+import base64
+import io
 import json
 import os
 import signal
@@ -11,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from heimdex_pipeline.pipeline.local_runs import index_paths
 from heimdex_pipeline.settings import load_settings
@@ -116,15 +119,19 @@ def dagster_dev(tmp_path_factory, tiny_clip, sample_videos):
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def test_dagster_dev_serves_the_runs_and_the_contact_sheet(dagster_dev):
+def test_dagster_dev_serves_the_runs_and_the_contact_sheet(dagster_dev, cuts):
     port, outcome, _ = dagster_dev
     answer = graphql(port, THUMBNAIL_METADATA, {"partition": outcome.video_id})
     (materialization,) = answer["data"]["assetOrError"]["assetMaterializations"]
     assert materialization["partition"] == outcome.video_id
     entries = {e["label"]: e for e in materialization["metadataEntries"]}
     sheet = entries["contact_sheet"]["mdStr"]
-    assert sheet.count("data:image/jpeg;base64,") == len(outcome.scenes) == 6
-    assert "#0 0.0-1.2s" in sheet
+    expected_cuts = cuts["bikes.mp4"]["cuts_s"]
+    assert sheet.count("data:image/jpeg;base64,") == len(outcome.scenes) == len(expected_cuts) + 1
+    for scene in outcome.scenes:  # each scene captioned with its number and span
+        assert f"#{scene['index']} {scene['start_s']:.1f}-{scene['end_s']:.1f}s" in sheet
+    first = outcome.scenes[0]
+    assert first["start_s"] == 0 and first["end_s"] == pytest.approx(expected_cuts[0], abs=0.08)
 
 
 def test_the_contact_sheet_renders_in_the_ui(dagster_dev, browser_page):
@@ -141,13 +148,26 @@ def test_the_contact_sheet_renders_in_the_ui(dagster_dev, browser_page):
     expect(dialog).not_to_contain_text("<br>")  # the markup rendered, not shown as text
     images = dialog.locator("img")
     expect(images).to_have_count(len(outcome.scenes))
-    rendered = images.evaluate_all(
-        "all => all.map(i => [i.src.slice(0, 23), i.complete, i.naturalWidth])"
-    )
-    assert rendered == [["data:image/jpeg;base64,", True, 120]] * len(outcome.scenes)
+    rendered = images.evaluate_all("all => all.map(i => [i.src, i.complete, i.naturalWidth])")
+    width, height = display_size(Path(outcome.source))
+    for source, complete, shown_width in rendered:
+        assert source.startswith("data:image/jpeg;base64,") and complete
+        with Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))) as picture:
+            assert shown_width == picture.width  # the picture the metadata carries, decoded
+            assert picture.width / picture.height == pytest.approx(width / height, rel=0.03)
     for scene in outcome.scenes:
         caption = f"#{scene['index']} {scene['start_s']:.1f}-{scene['end_s']:.1f}s"
         expect(dialog).to_contain_text(caption)
+
+
+def display_size(path: Path) -> tuple[float, float]:
+    """The video's picture as a player shows it (coded size times its sample aspect ratio)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        ratio = float(stream.sample_aspect_ratio or 1)
+        return stream.codec_context.width * ratio, stream.codec_context.height
 
 
 def test_the_ui_shows_which_video_of_a_batch_failed(dagster_dev):

@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_definitions_hold_the_stages_the_library_assets_their_checks_and_jobs():
     repository = defs.get_repository_def()
     keys = {key.path[-1] for key in repository.asset_graph.get_all_asset_keys()}
-    stages = {"raw_videos", "scenes", "thumbnails", "embeddings", "search_index"}
+    stages = {"raw_videos", "scenes", "thumbnails", "embeddings", "search_index", "transcripts"}
     assert keys == stages | {"library_stats"}
     checks = {key.asset_key.path[-1] for key in repository.asset_graph.asset_check_keys}
-    assert len(list(repository.asset_graph.asset_check_keys)) == 6
+    assert len(list(repository.asset_graph.asset_check_keys)) == 7
     assert checks == (stages - {"raw_videos"}) | {"library_stats"}
     stats = repository.asset_graph.get(dg.AssetKey("library_stats"))
     assert stats.partitions_def is None and stats.automation_condition is not None
@@ -41,7 +41,10 @@ def test_definitions_hold_the_stages_the_library_assets_their_checks_and_jobs():
     (schedule,) = repository.schedule_defs
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     embeddings = repository.asset_graph.get(dg.AssetKey("embeddings"))
-    assert embeddings.pools == {"clip"}
+    # one graph-backed definition: its pools are its ops' (embeddings `clip`, transcripts `asr`)
+    assert embeddings.pools == {"clip", "asr"}
+    transcripts = repository.asset_graph.get(dg.AssetKey("transcripts"))
+    assert transcripts.parent_keys == {dg.AssetKey("scenes")}  # beside the picture stages
     policy = embeddings.backfill_policy
     assert policy is not None and policy.max_partitions_per_run == 25
 
@@ -52,7 +55,8 @@ def test_loading_the_code_location_imports_no_heavy_library():
     # open_clip (about 4 s here) and lancedb (1.5 s) load only in the steps that use them.
     script = (
         "import sys, heimdex_pipeline.definitions; "
-        "print(sorted({'torch', 'open_clip', 'lancedb'} & set(sys.modules)))"
+        "print(sorted({'torch', 'open_clip', 'lancedb', 'faster_whisper', 'ctranslate2'}"
+        " & set(sys.modules)))"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True

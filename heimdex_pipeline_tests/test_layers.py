@@ -15,6 +15,7 @@ LAYERS = {
     "catalog": 1,
     "stores": 2,
     "clip": 3,
+    "speech": 3,
     "library": 4,
     "search": 5,
     "pipeline": 6,

@@ -218,8 +218,9 @@ def test_a_failed_runs_unfinished_videos_are_marked_failed_with_the_step(make_se
 
 
 def test_the_clip_pool_lets_one_embeddings_step_run_at_a_time(sample_videos, tmp_path, tiny_clip):
-    """Two `heimdex index` processes on one instance whose `clip` pool has one slot: their
-    embeddings steps never overlap, and one of them waited for the slot."""
+    """Two `heimdex index` processes on one instance whose `clip` pool has one slot. The slot is
+    held (a claim of the test's own) until both runs wait for it at once, so their embeddings
+    steps would overlap without the pool; let go, the steps run one after the other."""
     home = tmp_path / "home"
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
@@ -236,7 +237,12 @@ def test_the_clip_pool_lets_one_embeddings_step_run_at_a_time(sample_videos, tmp
     upgrade(f"sqlite:///{home / 'catalog.sqlite'}")
     # Dagster's SQLite instance creates its tables on first use, racily: make them first, as a
     # deployment would (`dagster instance migrate`).
-    dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))).dispose()
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home)))
+    slots = instance.event_log_storage
+    slots.initialize_concurrency_limit_to_default("clip")
+    assert slots.get_concurrency_info("clip").slot_count == 1
+    holder = ("0a0a0a0a-0000-4000-8000-000000000000", "the-test-holds-the-slot")
+    assert slots.claim_concurrency_slot("clip", *holder).is_claimed
     clips = [["bikes.mp4", "counter.mp4"], ["testvideo.mp4", "chaplin.mp4"]]
     processes = [
         subprocess.Popen(
@@ -253,14 +259,44 @@ def test_the_clip_pool_lets_one_embeddings_step_run_at_a_time(sample_videos, tmp
         )
         for names in clips
     ]
+    try:
+        deadline = time.monotonic() + 600
+        while len(_blocked_at_embeddings(instance)) < 2:  # both waiting for the slot, together
+            assert all(p.poll() is None for p in processes), "a command ended before the wait"
+            assert time.monotonic() < deadline, "the runs never both waited for the clip slot"
+            time.sleep(0.5)
+        assert _embeddings_windows(instance) == {}, "a step ran while the test held the slot"
+    finally:
+        slots.free_concurrency_slot_for_step(*holder)
     codes = [p.wait(timeout=600) for p in processes]
     errors = [
         line for p in processes for line in p.stderr.read().splitlines() if "heimdex:" in line
     ]
     assert codes == [0, 0], errors
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    instance = dg.DagsterInstance.get()
-    windows, blocked = [], 0
+    windows = _embeddings_windows(instance)
+    assert len(windows) == 2, windows
+    (first, second) = sorted(windows.values())
+    assert first[1] <= second[0], windows  # the second started after the first ended
+    assert len(_blocked_at_embeddings(instance)) == 2
+    instance.dispose()
+
+
+def _blocked_at_embeddings(instance: dg.DagsterInstance) -> set[str]:
+    """The runs whose embeddings step was told to wait for the `clip` pool."""
+    blocked = set()
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is None or event.step_key != "video_chain.embeddings":
+                continue
+            if "blocked by limit for pool clip" in (event.message or ""):
+                blocked.add(run.run_id)
+    return blocked
+
+
+def _embeddings_windows(instance: dg.DagsterInstance) -> dict[str, tuple[float, float]]:
+    """Each run's embeddings step: (STEP_START, STEP_SUCCESS) times, for the runs with both."""
+    windows = {}
     for run in instance.get_runs():
         times = {}
         for entry in instance.all_logs(run.run_id):
@@ -269,12 +305,9 @@ def test_the_clip_pool_lets_one_embeddings_step_run_at_a_time(sample_videos, tmp
                 continue
             if event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
                 times[event.event_type_value] = entry.timestamp
-            if "blocked by limit for pool clip" in (event.message or ""):
-                blocked += 1
-        windows.append((times["STEP_START"], times["STEP_SUCCESS"]))
-    (first, second) = sorted(windows)
-    assert first[1] <= second[0], windows
-    assert blocked >= 1 or second[0] - first[1] > 0
+        if times:
+            windows[run.run_id] = (times.get("STEP_START"), times.get("STEP_SUCCESS"))
+    return windows
 
 
 def test_a_deleted_video_leaves_nothing_in_any_store(sample_videos, make_settings, run_cli):
@@ -344,8 +377,9 @@ def run_cli(s3_env, tiny_clip):
 def test_unloadable_weights_stop_the_run_before_any_video_is_touched(
     sample_videos, make_settings, monkeypatch
 ):
-    """A weights tag that is neither downloaded nor downloadable (no network) fails the run at
-    its start, within seconds, naming the setting; no step ran."""
+    """A weights tag that is neither downloaded nor downloadable (no network) stops `index`
+    within seconds, naming the setting, before anything is registered: no video in the
+    catalog, no partition, no run."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     settings = make_settings(HEIMDEX_CLIP_MODEL="ViT-B-32", HEIMDEX_CLIP_PRETRAINED="openai")
     from heimdex_pipeline.clip.model import ClipLoadError
@@ -355,12 +389,10 @@ def test_unloadable_weights_stop_the_run_before_any_video_is_touched(
         index_paths([sample_videos / "realshort.mp4"], settings)
     assert time.perf_counter() - started < 60
     instance = dagster_instance(settings)
-    (run,) = instance.get_runs()
-    steps = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_START).records
-    assert steps == []
+    assert instance.get_runs() == []
+    assert instance.get_dynamic_partitions("videos") == []
     with stores_of(settings).catalog.session() as session:
-        (video,) = session.query(Video).all()
-        assert video.state is VideoState.FAILED and "HEIMDEX_CLIP_PRETRAINED" in video.error_text
+        assert session.query(Video).count() == 0
 
 
 def test_outputs_of_a_step_are_written_by_the_step_for_its_own_videos_only(
@@ -382,3 +414,49 @@ def test_path_lists_stay_paths(tmp_path: Path):
     loop = tmp_path / "loop.mp4"
     loop.symlink_to(loop)
     assert expand_inputs([loop, tmp_path]) == [loop]
+
+
+def test_the_nightly_maintenance_sweeps_the_handoffs_of_old_runs_and_keeps_recent_ones(
+    make_settings,
+):
+    """`maintain_search_index` (the nightly schedule's job) removes what the steps of runs that
+    ended more than HANDOFF_RETENTION ago, or that the instance no longer knows, handed each
+    other; a recent run's and a running run's handoffs stay (re-execution may need them)."""
+    import logging
+    import uuid
+
+    from dagster._core.events import DagsterEvent
+    from dagster._core.events.log import EventLogEntry
+
+    from heimdex_pipeline.pipeline.jobs import HANDOFF_RETENTION
+    from heimdex_pipeline.stores.keys import RUNS_PREFIX
+
+    settings = make_settings()
+    stores = stores_of(settings)
+    instance = dagster_instance(settings)
+
+    def run_that_ended(seconds_ago: float | None) -> str:
+        run = instance.add_run(dg.DagsterRun(job_name=INDEX_JOB, run_id=str(uuid.uuid4())))
+        if seconds_ago is not None:  # its end, as the run's last event records it
+            event = DagsterEvent(DagsterEventType.RUN_SUCCESS.value, job_name=INDEX_JOB)
+            ended = time.time() - seconds_ago
+            entry = EventLogEntry(None, logging.INFO, "", run.run_id, ended, dagster_event=event)
+            instance.handle_new_event(entry)
+        return run.run_id
+
+    retention = HANDOFF_RETENTION.total_seconds()
+    runs = {
+        "old": run_that_ended(retention + 3600),
+        "recent": run_that_ended(retention - 3600),
+        "running": run_that_ended(None),
+        "unknown": str(uuid.uuid4()),  # e.g. the instance was wiped since
+    }
+    assert instance.get_run_record_by_id(runs["old"]).end_time < time.time() - retention
+    for run_id in runs.values():
+        for step in ("video_chain.scenes", "video_chain.thumbnails"):
+            stores.objects.put_bytes(f"{RUNS_PREFIX}{run_id}/{step}.json", b'{"videos": []}')
+    job = build_definitions(settings).resolve_job_def("maintain_search_index")
+    assert job.execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG).success
+    left = {info.key[len(RUNS_PREFIX) :].split("/")[0] for info in stores.objects.list(RUNS_PREFIX)}
+    assert left == {runs["recent"], runs["running"]}
+    assert len(list(stores.objects.list(RUNS_PREFIX))) == 4

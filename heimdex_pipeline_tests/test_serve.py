@@ -1,19 +1,29 @@
 """`heimdex serve` on real stores: every route, its errors, its guard, and the page in Chromium."""
 
+import contextlib
+import dataclasses
 import io
 import logging
 import os
+import re
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import update
 
-from heimdex_pipeline.catalog.models import VideoState
+from heimdex_pipeline.catalog.models import Scene, VideoState
 from heimdex_pipeline.catalog.videos import get_video
 from heimdex_pipeline.cli.demo import frame_at
 from heimdex_pipeline.pipeline.definitions import build_definitions
@@ -22,8 +32,10 @@ from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG, index_paths
 from heimdex_pipeline.pipeline.sensors.inbox import build_inbox_sensor
 from heimdex_pipeline.pipeline.tags import INDEX_JOB
 from heimdex_pipeline.serve.app import create_app
-from heimdex_pipeline.settings import load_settings
-from heimdex_pipeline_tests.conftest import stores_of
+from heimdex_pipeline.settings import S3Settings, load_settings
+from heimdex_pipeline.stores.objects.s3 import S3ObjectStore
+from heimdex_pipeline.stores.vectors import VectorStore
+from heimdex_pipeline_tests.conftest import free_port, stores_of
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +90,104 @@ def test_health_reports_each_part(client):
         "status": "ok",
         "checks": {name: {"status": "ok"} for name in ("catalog", "objects", "vectors", "model")},
     }
+
+
+DEAD_S3 = S3Settings("127.0.0.1:1", "testing", "testing", secure=False)  # nothing listens
+
+
+def _health_of(settings, stores) -> tuple[int, dict]:
+    """/health of an app on these stores, once its model has loaded or failed to."""
+    app = create_app(settings, stores)
+    with TestClient(app) as client:
+        service, deadline = app.state.service, time.monotonic() + 60
+        while not (service.model_ready or service.model_error):
+            assert time.monotonic() < deadline, "the model neither loaded nor failed"
+            time.sleep(0.2)
+        answer = client.get("/health")
+    return answer.status_code, answer.json()
+
+
+@pytest.mark.parametrize(
+    ("part", "down"),
+    [
+        ("objects", lambda: S3ObjectStore(DEAD_S3, "heimdex-down", "objects")),
+        ("vectors", lambda: VectorStore("s3://heimdex-down/lancedb", DEAD_S3)),
+    ],
+)
+def test_health_answers_503_naming_a_store_that_is_down(library, part, down):
+    env, _, _ = library
+    settings = load_settings(env)
+    status, body = _health_of(settings, dataclasses.replace(stores_of(settings), **{part: down()}))
+    assert status == 503 and body["status"] == "degraded"
+    assert body["checks"][part]["status"] == "down" and "detail" in body["checks"][part]
+    assert {name for name, check in body["checks"].items() if check["status"] != "ok"} == {part}
+
+
+def test_health_answers_503_when_the_model_cannot_load(library, tmp_path):
+    """The weights the index was built with are gone: the stores answer, the model does not."""
+    env, _, home = library
+    catalog = tmp_path / "catalog.sqlite"
+    with sqlite3.connect(home / "catalog.sqlite") as library_catalog:  # it stays as it is
+        copy = sqlite3.connect(catalog)
+        library_catalog.backup(copy)
+    gone = str(tmp_path / "deleted-weights.pt")
+    with copy:
+        assert copy.execute("UPDATE search_models SET pretrained = ?", (gone,)).rowcount
+    copy.close()
+    settings = load_settings({**env, "HEIMDEX_DATABASE_URL": f"sqlite:///{catalog}"})
+    status, body = _health_of(settings, stores_of(settings))
+    assert status == 503 and body["checks"]["model"]["status"] == "unavailable"
+    assert gone in body["checks"]["model"]["detail"]
+    assert {name for name, check in body["checks"].items() if check["status"] != "ok"} == {"model"}
+
+
+def test_the_access_log_has_method_path_status_and_time_and_no_query_or_token(library, caplog):
+    env, _, _ = library
+    token, words = "tok-Access-Log-1", "zebra-crossing-at-midnight"
+    with TestClient(create_app(load_settings({**env, "HEIMDEX_API_TOKEN": token}))) as client:
+        _wait_for_model(client)
+        caplog.set_level(logging.INFO, logger="heimdex.serve")
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = client.get("/api/search", params={"q": words}, headers=headers)
+        assert answer.status_code == 200
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("GET /api/")]
+    assert re.fullmatch(r"GET /api/search 200 \d+\.\d ms", line), line
+    assert words not in caplog.text and token not in caplog.text
+
+
+def test_heimdex_serve_logs_no_query_text_and_no_token(library):
+    """The command as run: uvicorn's own access log (which writes query strings) stays off."""
+    env, _, _ = library
+    token, words = "tok-Serve-Log-2", "lighthouse-keeper-secret"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "heimdex_pipeline.cli.main", "serve", "--port", str(port)],
+        env={**os.environ, **env, "HEIMDEX_API_TOKEN": token},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=5) as answer:
+                    if b'"model":{"status":"ok"}' in answer.read():
+                        break
+            except OSError:
+                assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "heimdex serve did not come up"
+            time.sleep(0.5)
+        request = urllib.request.Request(
+            f"{base}/api/search?q={words}", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert re.search(r"heimdex\.serve GET /api/search 200 \d+\.\d ms", output), output[-3000:]
+    assert words not in output and token not in output, output[-3000:]
 
 
 def test_text_search_answers_ranked_hits_with_pictures_and_playable_urls(client, library):
@@ -228,7 +338,8 @@ def test_a_token_guards_everything_but_health(library, caplog):
     secret = "tok-Secret-8080"
     with TestClient(create_app(load_settings({**env, "HEIMDEX_API_TOKEN": secret}))) as client:
         caplog.set_level(logging.INFO)
-        assert client.get("/health").status_code in (200, 503)
+        _wait_for_model(client)
+        assert client.get("/health").status_code == 200  # open, and everything is up
         assert client.get("/api/videos").status_code == 401
         assert client.get("/api/search", params={"q": "x"}).status_code == 401
         wrong = {"Authorization": "Bearer nope"}
@@ -245,12 +356,15 @@ def test_a_token_guards_everything_but_health(library, caplog):
     assert secret not in caplog.text
 
 
-def test_s3_urls_are_presigned_for_the_public_endpoint(
-    sample_videos, make_settings, s3_env, postgres_url
+def test_s3_urls_are_presigned_for_the_public_endpoint_and_one_that_cannot_be_is_null(
+    sample_videos, make_settings, s3_env, postgres_url, caplog
 ):
     public = s3_env["HEIMDEX_S3_ENDPOINT"].replace("127.0.0.1", "localhost")
+    secret = "s3-Secret-Key-77/+="  # unlike the access key, which every URL carries
     settings = make_settings(
-        HEIMDEX_DATABASE_URL=postgres_url, HEIMDEX_S3_PUBLIC_ENDPOINT=public, **s3_env
+        HEIMDEX_DATABASE_URL=postgres_url,
+        HEIMDEX_S3_PUBLIC_ENDPOINT=public,
+        **{**s3_env, "HEIMDEX_S3_SECRET_KEY": secret},
     )
     stores = stores_of(settings)
     (outcome,) = index_paths([sample_videos / "bikes.mp4"], settings)
@@ -258,7 +372,8 @@ def test_s3_urls_are_presigned_for_the_public_endpoint(
         video = client.get("/api/videos").json()["videos"][0]
         assert video["thumbnail_url"].startswith(f"http://{public}/")
         assert "X-Amz-Expires=3600" in video["thumbnail_url"]
-        assert s3_env["HEIMDEX_S3_SECRET_KEY"] + "x" not in video["thumbnail_url"]
+        for url in (video["thumbnail_url"], unquote(video["thumbnail_url"])):
+            assert secret not in url and quote(secret, safe="") not in url
         with urllib.request.urlopen(video["thumbnail_url"], timeout=10) as response:
             assert response.read(4) == b"RIFF"
         detail = client.get(f"/api/videos/{outcome.video_id}").json()
@@ -266,38 +381,67 @@ def test_s3_urls_are_presigned_for_the_public_endpoint(
             assert response.read(8)[4:8] == b"ftyp"
         assert client.get("/media/thumbnails/x.webp").status_code == 404
 
+        # a key the store refuses to sign (a row damaged by hand): logged, null, the rest served
+        unsignable = "thumbnails/../elsewhere.webp"
+        with stores.catalog.session() as session:
+            session.execute(
+                update(Scene)
+                .where(Scene.video_id == outcome.video_id, Scene.index == 1)
+                .values(thumbnail_key=unsignable)
+            )
+        caplog.set_level(logging.WARNING)
+        detail = client.get(f"/api/videos/{outcome.video_id}")
+        assert detail.status_code == 200
+        scenes = detail.json()["scenes"]
+        assert scenes[1]["thumbnail_url"] is None
+        others = [s["thumbnail_url"] for s in scenes if s["index"] != 1]
+        assert len(others) == 5 and all(url.startswith(f"http://{public}/") for url in others)
+        assert detail.json()["video_url"].startswith(f"http://{public}/")
+        assert f"could not make a URL for {unsignable}" in caplog.text
 
-@pytest.fixture(scope="module")
-def live_server(library):
-    """The app under uvicorn on a free port, as `heimdex serve` runs it."""
-    import socket
 
+def health_body(base: str) -> bytes:
+    """What /health answers (a 503 while a part is down, the model loading say), or nothing."""
+    try:
+        with urllib.request.urlopen(base + "/health", timeout=5) as answer:
+            return answer.read()
+    except urllib.error.HTTPError as error:
+        return error.read()
+    except OSError:
+        return b""
+
+
+@contextlib.contextmanager
+def served(settings) -> Iterator[str]:
+    """The app under uvicorn on a free port, as `heimdex serve` runs it: its base URL."""
     import uvicorn
 
-    env, outcomes, _ = library
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(load_settings(env)), host="127.0.0.1", port=port, log_level="warning"
-        )
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
-                if b'"model":{"status":"ok"}' in answer.read():
-                    break
-        except OSError:
-            pass
+    while b'"catalog":{"status":"ok"}' not in health_body(f"http://127.0.0.1:{port}"):
         assert time.monotonic() < deadline, "heimdex serve did not come up"
         time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}", outcomes
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live_server(library):
+    env, outcomes, _ = library
+    with served(load_settings(env)) as base:
+        deadline = time.monotonic() + 60
+        while b'"model":{"status":"ok"}' not in health_body(base):
+            assert time.monotonic() < deadline, "the model did not load"
+            time.sleep(0.3)
+        yield base, outcomes
 
 
 def test_the_page_finds_a_frame_shows_pictures_and_plays_from_the_scene(
@@ -319,21 +463,16 @@ def test_the_page_finds_a_frame_shows_pictures_and_plays_from_the_scene(
     page.click("button[type=submit]")
     expect(page.locator(".hit").first).to_be_visible(timeout=30_000)
     scenes = sum(len(outcome.scenes) for outcome in outcomes.values())
-    assert page.locator(".hit").count() >= min(scenes, 24)
-    page.wait_for_function(
-        "[...document.querySelectorAll('.hit img')].slice(0, 5)"
-        ".every(i => i.complete && i.naturalWidth > 0)"
-    )
+    expect(page.locator(".hit")).to_have_count(min(scenes, 24))
+    every_thumbnail_decoded(page)
     page.screenshot(path=str(ARTIFACTS / "serve-text-search.png"))
 
     page.set_input_files("#image", str(frame))
     expect(page.locator("#status")).to_contain_text("the picture", timeout=30_000)
     first = page.locator(".hit").first
     expect(first).to_have_attribute("href", f"/videos/{bikes.video_id}?t={scene['start_s']:.3f}")
-    widths = page.eval_on_selector_all(
-        ".hit img", "all => all.slice(0, 6).map(i => i.complete && i.naturalWidth)"
-    )
-    assert all(width and width > 0 for width in widths), widths
+    expect(page.locator(".hit")).to_have_count(min(scenes, 24))
+    every_thumbnail_decoded(page)
     page.screenshot(path=str(ARTIFACTS / "serve-image-search.png"))
 
     first.click()
@@ -353,5 +492,51 @@ def test_the_page_finds_a_frame_shows_pictures_and_plays_from_the_scene(
         "[...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)"
     )
     page.screenshot(path=str(ARTIFACTS / "serve-videos-page.png"))
-    page.goto(base + "/upload")
-    page.screenshot(path=str(ARTIFACTS / "serve-upload-page.png"))
+
+
+def every_thumbnail_decoded(page) -> None:
+    """Every hit shows its picture: a thumbnail that fails to load is replaced by a placeholder
+    (so none may be there), and lazy ones are loaded first (so each is looked at)."""
+    page.eval_on_selector_all(".hit img", "all => all.forEach(i => { i.loading = 'eager'; })")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.hit img')].every(i => i.complete)", timeout=30_000
+    )
+    hits = page.locator(".hit").count()
+    decoded = page.eval_on_selector_all(".hit img", "all => all.filter(i => i.naturalWidth > 0)")
+    assert page.locator(".hit .placeholder").count() == 0, "a thumbnail failed to load"
+    assert len(decoded) == hits > 0
+
+
+def test_a_video_uploaded_from_the_page_lands_in_incoming_and_its_state_refreshes(
+    make_settings, sample_videos, browser_page
+):
+    """The upload page sends the file (it lands under incoming/, registered as uploading);
+    the videos page, while a video is in progress, reloads itself until it is not."""
+    from playwright.sync_api import expect
+
+    settings = make_settings()
+    stores = stores_of(settings)
+    page = browser_page
+    with served(settings) as base:
+        page.goto(base + "/upload")
+        page.set_input_files("#file", str(sample_videos / "realshort.mp4"))
+        page.click("#upload button[type=submit]")
+        expect(page.locator("#status")).to_contain_text("Uploaded as", timeout=30_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve-upload-page.png"))
+        uploaded = settings.home / "objects" / "incoming" / "realshort.mp4"
+        assert uploaded.read_bytes() == (sample_videos / "realshort.mp4").read_bytes()
+        video_id = page.locator("#status").inner_text().split("Uploaded as ")[1].split(":")[0]
+        with stores.catalog.session() as session:
+            assert get_video(session, video_id).state is VideoState.UPLOADING
+
+        page.goto(base + "/videos")
+        expect(page.locator(".card .badge")).to_have_text(["uploading"])
+        page.evaluate("window.notReloaded = true")
+        page.wait_for_function("window.notReloaded !== true", timeout=10_000)  # it reloaded
+        with stores.catalog.session() as session:  # the video settles (here: by hand)
+            get_video(session, video_id).state = VideoState.FAILED
+        expect(page.locator(".card .badge")).to_have_text(["failed"], timeout=10_000)
+        page.evaluate("window.notReloaded = true")
+        page.wait_for_timeout(6_000)  # longer than the page waits between reloads
+        assert page.evaluate("window.notReloaded") is True, "it reloads with nothing changing"

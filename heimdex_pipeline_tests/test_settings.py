@@ -131,6 +131,23 @@ def test_settings_read_from_the_process_environment_like_a_mapping(tmp_path, mon
         load_settings()
 
 
+@pytest.mark.slow  # Dagster runs `file` on the interpreter while it makes an instance
+def test_opening_the_dagster_instance_leaves_the_environment_alone(tmp_path: Path, monkeypatch):
+    """A command's instance is opened from its folder: DAGSTER_HOME is not put in os.environ,
+    where every later test's settings (they read it) and every process started after it would
+    find another test's instance."""
+    from heimdex_pipeline.pipeline.instance import dagster_instance
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    settings = load_settings({"HEIMDEX_HOME": str(tmp_path / "home")})
+    instance = dagster_instance(settings)
+    try:
+        assert Path(instance.root_directory) == tmp_path / "home" / "dagster"
+        assert "DAGSTER_HOME" not in os.environ
+    finally:
+        instance.dispose()
+
+
 def test_a_given_mapping_is_read_alone_whatever_the_process_environment_holds(
     tmp_path, monkeypatch
 ):

@@ -2,10 +2,11 @@
 restarted, or the S3 server stopped, while runs are in flight (`benchmarks/soak.py` runs the
 full one for the README).
 
-Steps are not retried here, so the restart usually fails the run it strikes: once PostgreSQL
-is back the failed-runs sensor must see an outage, not bad input, and run those videos again by
-itself (no operator), nothing half-made may stay, and the bad files must fail, each naming
-itself. Step retries riding out an outage are tested in test_secrets_and_retries."""
+PostgreSQL goes down for 3 s once a run's `scenes` step has started (its STEP_START in the
+event log), and steps are not retried, so the restart fails the run it strikes (asserted): once
+PostgreSQL is back the failed-runs sensor must see an outage, not bad input, and run those
+videos again by itself (no operator), nothing half-made may stay, and the bad files must fail,
+each naming itself. Step retries riding out an outage are tested in test_secrets_and_retries."""
 
 from __future__ import annotations
 
@@ -32,17 +33,19 @@ def soaked(tiny_clip):
         clip_pretrained=tiny_clip[1],
         batch_size=4,
         restart_postgres=True,
+        postgres_down_s=3,
+        strike_at_step="video_chain.scenes",
         step_retries=0,
         timeout_s=900,
     )
 
 
 def test_every_good_video_ends_indexed_and_every_bad_one_failed_naming_itself(soaked):
-    assert soaked.postgres_restarted_at_s is not None  # the fault really struck mid-run
+    assert soaked.postgres_restarted_at_s is not None
+    assert soaked.struck, soaked.run_log  # the restart failed a run of good videos...
+    assert soaked.outage_reruns >= 1, soaked.run_log  # ...and the sensor ran them again
     assert soaked.indexed == GOOD, soaked.failed
     assert soaked.reruns == 0, soaked.rerun  # no operator was needed
-    if soaked.struck:  # the restart failed a run of good videos: the sensor ran them again
-        assert soaked.outage_reruns >= 1, soaked
     bad_names = list(BAD_INPUTS)[:BAD]
     assert sorted(soaked.failed) == sorted(bad_names)
     for name, reason in soaked.failed.items():

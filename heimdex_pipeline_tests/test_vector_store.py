@@ -145,3 +145,51 @@ def test_the_maintenance_job_builds_the_index_then_folds_new_rows_into_it(make_s
     probe = rows("b", 40, seed=3).to_pylist()[7]
     (hit,) = nearest(table(), probe["vector"]).limit(1).to_list()
     assert hit["scene_id"] == probe["scene_id"]
+
+
+@pytest.mark.slow  # seconds of writes raced by reads
+def test_a_reader_never_sees_old_and_new_rows_of_a_video_together(tmp_path: Path):
+    """A video re-indexed again and again (each time another number of scenes, new scene ids)
+    while another connection reads it: every read holds exactly one generation, complete, and
+    the other video's rows untouched."""
+    import threading
+    from datetime import timedelta
+
+    import lancedb
+
+    store = VectorStore(str(tmp_path / "lancedb"))
+    table = store.scenes_table("tiny_8_abc", 8)
+    replace_video_rows(table, "b", rows("b", 2))
+
+    def generation(number: int) -> pa.Table:
+        data = rows("a", 2 + number % 3, seed=number).to_pylist()
+        for row in data:
+            row["scene_id"], row["model_id"] = f"a-{number}-{row['scene_index']}", f"g{number}"
+        return pa.Table.from_pylist(data, schema=scenes_schema(8))
+
+    replace_video_rows(table, "a", generation(0))
+    done, seen, wrong = threading.Event(), [], []
+
+    def read() -> None:
+        reader = lancedb.connect(store.uri, read_consistency_interval=timedelta(0))
+        mine = reader.open_table(table.name)
+        while not done.is_set():
+            found = mine.search().select(["video_id", "model_id"]).limit(None).to_list()
+            generations = {r["model_id"] for r in found if r["video_id"] == "a"}
+            of_a = sum(r["video_id"] == "a" for r in found)
+            of_b = sum(r["video_id"] == "b" for r in found)
+            seen.append(generations)
+            whole = len(generations) == 1 and of_a == 2 + int(min(generations)[1:]) % 3
+            if not whole or of_b != 2:
+                wrong.append((generations, of_a, of_b))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for number in range(1, 25):
+            replace_video_rows(table, "a", generation(number))
+    finally:
+        done.set()
+        reader.join(timeout=60)
+    assert wrong == []
+    assert len({g for generations in seen for g in generations}) >= 3, "the reads overlapped"

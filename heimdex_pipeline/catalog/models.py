@@ -153,3 +153,41 @@ class VideoVectors(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class SpeechModel(Base):
+    """A speech (Whisper) model with a transcripts table. Search serves the newest *active*
+    one: a model is activated once every indexed video has a transcript of it (whatever its
+    status), so a model change keeps the old transcripts serving until the new ones are done."""
+
+    __tablename__ = "speech_models"
+
+    model_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    setting: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class VideoTranscript(Base):
+    """A video's transcript by one speech model: its status (transcribed, no audio, no speech,
+    audio unreadable, failed), why, and what it holds; its lines are in the model's table."""
+
+    __tablename__ = "video_transcripts"
+
+    video_id: Mapped[str] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("speech_models.model_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    audio_s: Mapped[float] = mapped_column(Float, default=0.0)
+    speech_s: Mapped[float] = mapped_column(Float, default=0.0)
+    word_count: Mapped[int] = mapped_column(Integer, default=0)
+    line_count: Mapped[int] = mapped_column(Integer, default=0)
+    real_time_factor: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )

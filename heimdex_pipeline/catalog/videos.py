@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 from heimdex_pipeline.catalog.models import (
     Scene,
     SearchModel,
+    SpeechModel,
     Video,
     VideoState,
+    VideoTranscript,
     VideoVectors,
     utcnow,
 )
@@ -114,6 +116,7 @@ def forget_outputs(session: Session, video_id: str) -> None:
     """Drop the rows derived from a video (its scenes, which tables hold its vectors)."""
     session.execute(delete(Scene).where(Scene.video_id == video_id))
     session.execute(delete(VideoVectors).where(VideoVectors.video_id == video_id))
+    session.execute(delete(VideoTranscript).where(VideoTranscript.video_id == video_id))
 
 
 def videos_page(
@@ -209,14 +212,82 @@ def missing_from_model(session: Session, model_id: str) -> int:
 
 
 def activate_complete_models(session: Session) -> list[str]:
-    """Activate every inactive model whose table holds all indexed videos; their ids."""
+    """Activate every inactive model (embedding or speech) whose table holds all indexed
+    videos; their ids."""
     activated = []
     for model in session.scalars(select(SearchModel).where(SearchModel.activated_at.is_(None))):
         if missing_from_model(session, model.model_id) == 0:
             model.activated_at = utcnow()
             activated.append(model.model_id)
+    for speech in session.scalars(select(SpeechModel).where(SpeechModel.activated_at.is_(None))):
+        if missing_transcripts(session, speech.model_id) == 0:
+            speech.activated_at = utcnow()
+            activated.append(speech.model_id)
     session.flush()
     return activated
+
+
+def missing_transcripts(session: Session, model_id: str) -> int:
+    """How many indexed videos have no transcript (of any status) by this speech model."""
+    has_transcript = exists().where(
+        VideoTranscript.video_id == Video.id, VideoTranscript.model_id == model_id
+    )
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Video)
+            .where(Video.state == VideoState.INDEXED, ~has_transcript)
+        )
+        or 0
+    )
+
+
+def record_transcript(session: Session, video_id: str, model_id: str, setting: str, **facts):
+    """Note the video's transcript by this speech model (status, reason, figures)."""
+    if session.get(SpeechModel, model_id) is None:
+        session.add(SpeechModel(model_id=model_id, setting=setting))
+        session.flush()
+    row = session.get(VideoTranscript, (video_id, model_id))
+    if row is None:
+        row = VideoTranscript(video_id=video_id, model_id=model_id)
+        session.add(row)
+    for name, value in facts.items():
+        setattr(row, name, value)
+    session.flush()
+
+
+def mark_transcripts_failed(session: Session, video_id: str, reason: str) -> None:
+    """The video's transcripts could not be made again: say so on its rows."""
+    for row in session.scalars(select(VideoTranscript).where(VideoTranscript.video_id == video_id)):
+        row.status, row.reason = "failed", reason
+    session.flush()
+
+
+def active_speech_model(session: Session) -> SpeechModel | None:
+    """The speech model search serves: the most recently activated one."""
+    return session.scalars(
+        select(SpeechModel)
+        .where(SpeechModel.activated_at.is_not(None))
+        .order_by(SpeechModel.activated_at.desc())
+        .limit(1)
+    ).first()
+
+
+def transcript_of(session: Session, video_id: str, model_id: str | None = None):
+    """The video's transcript row by `model_id`, else by the active speech model, else its
+    newest one (None when it has none)."""
+    if model_id is None:
+        active = active_speech_model(session)
+        row = session.get(VideoTranscript, (video_id, active.model_id)) if active else None
+        if row is not None:
+            return row
+        return session.scalars(
+            select(VideoTranscript)
+            .where(VideoTranscript.video_id == video_id)
+            .order_by(VideoTranscript.updated_at.desc())
+            .limit(1)
+        ).first()
+    return session.get(VideoTranscript, (video_id, model_id))
 
 
 def active_model(session: Session) -> SearchModel | None:

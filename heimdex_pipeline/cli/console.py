@@ -102,7 +102,7 @@ def format_time(seconds: float) -> str:
 
 def print_hits(response: SearchResponse) -> None:
     """A table: rank, score, video, time range, thumbnail URL."""
-    if response.model.is_random:
+    if response.model is not None and response.model.is_random:
         print("!! RANDOM CLIP WEIGHTS: scores reflect pixels, not meaning !!")
     for note in response.notes:
         print(f"note: {note}")
@@ -116,6 +116,8 @@ def print_hits(response: SearchResponse) -> None:
                 f"{hit.thumbnail_url}"
             )
         )
+        if hit.speech is not None:  # what was said, the query's words in [brackets]
+            print(printable(f"     said at {format_time(hit.play_from_s)}: {hit.speech.marked}"))
 
 
 def print_videos(page: VideoPage) -> None:

@@ -39,8 +39,10 @@ def explain(error: BaseException, settings: Settings | None) -> str | None:
     from heimdex_pipeline.clip.model import ClipLoadError
     from heimdex_pipeline.library.transient import describe, is_transient
     from heimdex_pipeline.search.searcher import SearchError
+    from heimdex_pipeline.speech.model import AsrLoadError
 
-    if isinstance(error, (ClipLoadError, CatalogNotReadyError, SearchError, SettingsError)):
+    known = (ClipLoadError, AsrLoadError, CatalogNotReadyError, SearchError, SettingsError)
+    if isinstance(error, known):
         return printable(error)
     if is_transient(error) and settings is not None:
         from sqlalchemy.exc import SQLAlchemyError

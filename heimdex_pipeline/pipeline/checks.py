@@ -190,12 +190,60 @@ def search_index_one_row_per_scene(
     return CheckOutcome(problems, {"rows": len(stored), "scenes": len(expected)})
 
 
+def transcript_lines_inside_their_scenes(
+    video_id: str, stores: Stores, _: SampleSettings
+) -> CheckOutcome:
+    """Every line of the transcript lies inside the video and inside the scene it is assigned
+    to, and the table holds as many lines as the catalog says."""
+    from heimdex_pipeline.catalog.videos import transcript_of
+    from heimdex_pipeline.stores.transcripts import transcript_tables, transcripts_table_name
+
+    with stores.catalog.session() as session:
+        duration = get_video(session, video_id).duration_s or 0.0
+        scenes = {row.id: (row.start_s, row.end_s) for row in scenes_of(session, video_id)}
+        row = transcript_of(session, video_id)
+        expected = (row.model_id, row.line_count, row.status) if row is not None else None
+    if expected is None:
+        return CheckOutcome([], {"lines": 0, "status": "none"})
+    model_id, line_count, status = expected
+    name = transcripts_table_name(model_id)
+    if name not in transcript_tables(stores.vectors):
+        problems = [f"no table {name}"] if line_count else []
+        return CheckOutcome(problems, {"lines": 0, "status": status})
+    lines = (
+        stores.vectors.db.open_table(name)
+        .search()
+        .where(f"video_id = {quote(video_id)}")
+        .select(["line_id", "scene_id", "start_s", "end_s"])
+        .to_list()
+    )
+    problems = []
+    if len(lines) != line_count:
+        problems.append(f"{len(lines)} lines in {name}, the catalog says {line_count}")
+    for line in lines:
+        start, end = line["start_s"], line["end_s"]
+        if not (-TOLERANCE_S <= start <= end <= duration + TOLERANCE_S):
+            problems.append(f"line {line['line_id']} ({start:.3f}-{end:.3f}) is outside the video")
+        span = scenes.get(line["scene_id"])
+        if span is None:
+            problems.append(f"line {line['line_id']} is assigned to an unknown scene")
+        elif not (span[0] - TOLERANCE_S <= start and end <= span[1] + TOLERANCE_S):
+            problems.append(f"line {line['line_id']} ({start:.3f}-{end:.3f}) is outside its scene")
+    return CheckOutcome(problems, {"lines": len(lines), "status": status})
+
+
 ALL_CHECKS = [
     Check("scenes_tile_the_video", "scenes", True, scenes_tile_the_video),
     Check("sidecars_match_catalog", "scenes", False, sidecars_match_catalog),
     Check("thumbnails_exist_and_decode", "thumbnails", True, thumbnails_exist_and_decode),
     Check("embeddings_are_unit_vectors", "embeddings", True, embeddings_are_unit_vectors),
     Check("search_index_one_row_per_scene", "search_index", True, search_index_one_row_per_scene),
+    Check(
+        "transcript_lines_inside_their_scenes",
+        "transcripts",
+        False,
+        transcript_lines_inside_their_scenes,
+    ),
 ]
 
 

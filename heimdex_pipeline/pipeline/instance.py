@@ -17,12 +17,12 @@ from heimdex_pipeline.stores import Stores
 
 def prepare_dagster_home(settings: Settings) -> None:
     """DAGSTER_HOME made if missing (Dagster refuses one that does not exist), with a
-    dagster.yaml for an embedded instance, and set in this process's environment."""
+    dagster.yaml for an embedded instance. This process's environment is left as it is: the
+    instance is opened from the folder itself, and a process started later names it."""
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     config = settings.dagster_home / "dagster.yaml"
     if not config.exists():
         config.write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
 
 
 def dagster_instance(settings: Settings) -> dg.DagsterInstance:
@@ -33,7 +33,7 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     with open(settings.dagster_home / ".heimdex-instance.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return dg.DagsterInstance.get()
+            return dg.DagsterInstance.from_config(str(settings.dagster_home.absolute()))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 

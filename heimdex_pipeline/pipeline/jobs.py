@@ -14,6 +14,7 @@ from heimdex_pipeline.pipeline.resources import (
 from heimdex_pipeline.pipeline.stages import ASSET_NAMES
 from heimdex_pipeline.pipeline.tags import INDEX_JOB, MODE_TAG, REEMBED_JOB, REEMBED_MODE
 from heimdex_pipeline.stores.keys import RUNS_PREFIX
+from heimdex_pipeline.stores.transcripts import ensure_text_index, transcript_tables
 from heimdex_pipeline.stores.vectors import maintain
 
 # Handoffs of runs that ended this long ago are swept by the maintenance job.
@@ -46,12 +47,18 @@ reembed_videos_job = dg.define_asset_job(
 def maintain_vector_tables(
     context: dg.OpExecutionContext, vectors: VectorStoreResource, pipeline: PipelineResource
 ) -> dict:
-    """Compact every scenes table and (re)build its indexes once it is big enough."""
+    """Compact every scenes table and (re)build its indexes once it is big enough; compact
+    every transcripts table, folding its fresh lines into the full-text index."""
     store = vectors.store()
     report = {}
     for name in store.scenes_tables():
         report[name] = maintain(store.db.open_table(name), pipeline.vector_index_min_rows)
         context.log.info(f"{name}: {report[name] or 'indexes up to date'}")
+    for name in transcript_tables(store):  # fold fresh lines into the full-text index
+        table = store.db.open_table(name)
+        table.optimize()
+        report[name] = {"text_index_built": ensure_text_index(table)}
+        context.log.info(f"{name}: compacted, full-text index up to date")
     return report
 
 

@@ -105,6 +105,7 @@ def index_paths(
     instance = dagster_instance(settings)
     reap_lost_runs(instance, stores)
     job = build_definitions(settings).resolve_job_def(INDEX_JOB)
+    await_weights_verdict(settings)  # a weights tag that cannot load: nothing registered
 
     by_id: dict[str, Path] = {}
     with stores.catalog.session() as session:
@@ -184,9 +185,28 @@ def _outcome(
 
 def precheck_weights(settings: Settings) -> None:
     """Refuse at once, before registering anything, weights that are a missing file or folder.
-    A weights tag is checked by the run's CLIP worker (it needs open_clip's registry, whose
-    import this process is spared), and still before any video is touched."""
+    A weights tag is checked by the command's CLIP worker (it needs open_clip's registry, whose
+    import this process is spared), and still before any video is registered
+    (`await_weights_verdict`)."""
     if not is_weights_tag(settings.clip_pretrained):
+        check_weights(settings.clip_model, settings.clip_pretrained)
+    from heimdex_pipeline.speech.model import resolve_asr_model
+
+    resolve_asr_model(settings.asr_model)  # AsrLoadError naming HEIMDEX_ASR_MODEL
+
+
+def await_weights_verdict(settings: Settings) -> None:
+    """ClipLoadError, naming the settings, when a weights tag cannot be had: the verdict of the
+    CLIP worker the command started (asked last, so its open_clip import overlapped the work
+    before), or this process's own check when there is no such worker."""
+    from heimdex_pipeline.clip.worker import shared
+
+    if not is_weights_tag(settings.clip_pretrained):
+        return  # a file or folder: `precheck_weights` checked it already
+    worker = shared(settings.clip_model, settings.clip_pretrained)
+    if worker is not None:
+        worker.ready()
+    else:
         check_weights(settings.clip_model, settings.clip_pretrained)
 
 
@@ -197,6 +217,10 @@ def raise_model_error(result: dg.ExecuteInProcessResult) -> None:
             error = getattr(event.event_specific_data, "error", None)
             if error is not None and error.cls_name == "ClipLoadError":
                 raise ClipLoadError(error.message.split(":", 1)[-1].strip())
+            if error is not None and error.cls_name == "AsrLoadError":
+                from heimdex_pipeline.speech.model import AsrLoadError
+
+                raise AsrLoadError(error.message.split(":", 1)[-1].strip())
 
 
 def delete_videos(video_ids: list[str], settings: Settings) -> list[str]:
@@ -247,6 +271,7 @@ def reembed(settings: Settings) -> ReembedReport:
     instance = dagster_instance(settings)
     reap_lost_runs(instance, stores)
     job = build_definitions(settings).resolve_job_def(REEMBED_JOB)
+    await_weights_verdict(settings)
     with stores.catalog.session() as session:
         targets = indexed_video_ids(session)
     failed = 0

@@ -3,18 +3,22 @@ scene."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import case, func, select
 
 from heimdex_pipeline.catalog.models import Scene, Video
 from heimdex_pipeline.catalog.videos import (
     scenes_of,
+    transcript_of,
     videos_page,
 )
 from heimdex_pipeline.search.links import Link, source_url, store_links
 from heimdex_pipeline.search.searcher import check_page
 from heimdex_pipeline.stores import Stores
+from heimdex_pipeline.stores.keys import transcript_key
+from heimdex_pipeline.stores.objects import ObjectNotFoundError
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,22 @@ def list_videos(
 
 
 @dataclass(frozen=True)
+class TranscriptLine:
+    """A line said in a scene (part of a segment, split at the scene's cuts)."""
+
+    start_s: float
+    end_s: float
+    text: str
+
+
+@dataclass(frozen=True)
 class SceneDetail:
     scene_id: str
     index: int
     start_s: float
     end_s: float
     thumbnail_url: str | None
+    transcript: list[TranscriptLine] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -113,6 +127,20 @@ def video_detail(stores: Stores, video_id: str, link: Link | None = None) -> Vid
         if video is None:
             raise LookupError(f"no video {video_id!r}")
         rows = scenes_of(session, video_id)
+        said = transcript_of(session, video_id)
+        transcript = (
+            {
+                "model_id": said.model_id,
+                "status": said.status,
+                "reason": said.reason,
+                "language": said.language,
+                "speech_s": said.speech_s,
+                "words": said.word_count,
+                "real_time_factor": said.real_time_factor,
+            }
+            if said is not None
+            else None
+        )
         facts = {
             "video_id": video.id,
             "title": video.title,
@@ -128,7 +156,9 @@ def video_detail(stores: Stores, video_id: str, link: Link | None = None) -> Vid
             "indexed_at": video.indexed_at.isoformat() if video.indexed_at else None,
             "source_uri": video.source_uri,
             "video_url": source_url(link, stores.objects, video),
+            "transcript": transcript,
         }
+    lines = _lines_by_scene(stores, video_id, transcript["model_id"] if transcript else None)
     return VideoDetail(
         video=facts,
         scenes=[
@@ -138,7 +168,26 @@ def video_detail(stores: Stores, video_id: str, link: Link | None = None) -> Vid
                 start_s=row.start_s,
                 end_s=row.end_s,
                 thumbnail_url=link(row.thumbnail_key),
+                transcript=lines.get(row.id, []),
             )
             for row in rows
         ],
     )
+
+
+def _lines_by_scene(
+    stores: Stores, video_id: str, model_id: str | None
+) -> dict[str, list[TranscriptLine]]:
+    """The transcript's lines, by scene, from its object in the store (none if it has none)."""
+    if model_id is None:
+        return {}
+    try:
+        document = json.loads(stores.objects.get_bytes(transcript_key(video_id, model_id)))
+    except ObjectNotFoundError:
+        return {}
+    lines: dict[str, list[TranscriptLine]] = {}
+    for line in document.get("lines", []):
+        lines.setdefault(line["scene_id"], []).append(
+            TranscriptLine(round(line["start_s"], 3), round(line["end_s"], 3), line["text"])
+        )
+    return lines

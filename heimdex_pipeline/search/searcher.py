@@ -1,8 +1,12 @@
 """Find scenes by text or by an example image: the read side, on plain clients.
 
-Search serves the *active* model: the newest one whose vector table holds every indexed video
-(see `catalog.videos.activate_complete_models`). After a model change the previous model keeps
-serving until `heimdex reembed` has filled the new table. Only videos `indexed` now are returned.
+A text query searches in one of three modes: `visual` (CLIP: what the pictures show), `speech`
+(the transcripts' full-text index: what is said) or `hybrid` (the default: both rankings fused
+by reciprocal rank). Every hit says why it matched and where to play it from.
+
+Search serves the *active* models: the newest whose table holds every indexed video (see
+`catalog.videos.activate_complete_models`). After a model change the previous model keeps
+serving until its successor has filled its table. Only videos `indexed` now are returned.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from PIL import Image
+from sqlalchemy import select
 
-from heimdex_pipeline.catalog.models import SearchModel, VideoState
+from heimdex_pipeline.catalog.models import Scene, SearchModel, VideoState
 from heimdex_pipeline.catalog.videos import (
     active_model,
     missing_from_model,
@@ -25,6 +30,7 @@ from heimdex_pipeline.catalog.videos import (
 )
 from heimdex_pipeline.clip.model import ClipEncoder, ModelIdentity, shared_clip
 from heimdex_pipeline.search.links import Link, source_url, store_links
+from heimdex_pipeline.search.speech import SpeechMatch, match_of, speech_ranking, speech_table
 from heimdex_pipeline.stores import Stores
 from heimdex_pipeline.stores.vectors import nearest, quote
 
@@ -34,6 +40,15 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 100_000
 MAX_IMAGE_PIXELS = 50_000_000  # a 8K frame is 33 MP; beyond this it is not a video frame
 MAX_QUERY_CHARS = 1000
+MODES = ("visual", "speech", "hybrid")
+# Reciprocal-rank fusion: a scene's hybrid score is the sum over rankings of w / (k + rank).
+# Plain RRF (k = 60 for both, equal weights) let CLIP's broad text ranking reorder the speech
+# hits by up to a dozen places on the spoken corpus; a small k and a double weight for speech
+# keep a phrase that is said on top (the pictures reorder only near-ties, and fill in after
+# the speech hits), measured in benchmarks/speech.py.
+RRF_K = {"visual": 60, "speech": 5}
+RRF_WEIGHTS = {"visual": 1.0, "speech": 2.0}
+HYBRID_DEPTH = 50  # candidates taken from each ranking before fusing
 
 
 class SearchError(ValueError):
@@ -56,7 +71,11 @@ class SearchHit:
     start_s: float
     end_s: float
     thumbnail_url: str | None
-    video_url: str | None = None  # plays from the scene's start (a #t= fragment)
+    video_url: str | None = None  # plays from play_from_s (a #t= fragment)
+    play_from_s: float = 0.0  # where the matched words start, else the scene's start
+    matched: list[str] = field(default_factory=list)  # "visual", "speech"
+    visual_score: float | None = None  # cosine similarity, when the pictures matched
+    speech: SpeechMatch | None = None  # the line said, when the transcript matched
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -65,13 +84,17 @@ class SearchHit:
 @dataclass(frozen=True)
 class SearchResponse:
     hits: list[SearchHit]
-    model: ModelIdentity
+    model: ModelIdentity | None  # CLIP, when it answered
     notes: list[str] = field(default_factory=list)
+    mode: str = "visual"
+    speech_model: str | None = None  # the transcripts' model, when they answered
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "model": self.model.as_dict(),
-            "random_weights": self.model.is_random,
+            "mode": self.mode,
+            "model": self.model.as_dict() if self.model else None,
+            "speech_model": self.speech_model,
+            "random_weights": bool(self.model and self.model.is_random),
             "notes": self.notes,
             "hits": [hit.as_dict() for hit in self.hits],
         }
@@ -81,6 +104,8 @@ def build_filter(
     video_ids: list[str] | None = None,
     min_duration_s: float | None = None,
     max_duration_s: float | None = None,
+    start: str = "start_s",
+    end: str = "end_s",
 ) -> str | None:
     """A LanceDB `where` clause; every user value is quoted or checked to be a finite number."""
     clauses = []
@@ -92,7 +117,7 @@ def build_filter(
         value = float(bound)
         if not math.isfinite(value) or value < 0:
             raise SearchError(f"scene duration bounds must be finite and >= 0, not {bound!r}")
-        clauses.append(f"(end_s - start_s) {operator} {value!r}")
+        clauses.append(f"({end} - {start}) {operator} {value!r}")
     return " AND ".join(clauses) or None
 
 
@@ -201,45 +226,141 @@ class Searcher:
         video_ids: list[str] | None = None,
         min_duration_s: float | None = None,
         max_duration_s: float | None = None,
+        mode: str = "hybrid",
     ) -> SearchResponse:
-        """The scenes nearest to a text or an image, best first, of videos indexed now."""
+        """The scenes that best match a text (in `mode`) or an image, best first, of videos
+        indexed now."""
         if (text is None) == (image is None):
             raise SearchError("give a text query or an image, not both and not neither")
         if text is not None and not text.strip():
             raise SearchError("the text query is empty")
         if text is not None and len(text) > MAX_QUERY_CHARS:
             raise SearchError(f"the text query is longer than {MAX_QUERY_CHARS} characters")
+        if mode not in MODES:
+            raise SearchError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         check_page(limit, offset)
-        where = build_filter(video_ids, min_duration_s, max_duration_s)
+        filters = (video_ids, min_duration_s, max_duration_s)
+        where = build_filter(*filters)
         picture = open_query_image(image) if image is not None else None
-        model = self.active()
-        encoder = self.encoder()
-        with self._encoding:
-            if picture is not None:
-                query = encoder.encode_images([picture])[0]
+        if picture is not None:
+            mode = "visual"
+        wanted = offset + limit
+        depth = max(wanted, HYBRID_DEPTH) if mode == "hybrid" else wanted
+        rankings: dict[str, list[dict]] = {}
+        notes: list[str] = []
+        identity, speech_model = None, None
+        if mode in ("visual", "hybrid"):
+            model = self.active()
+            encoder = self.encoder()
+            with self._encoding:
+                if picture is not None:
+                    query = encoder.encode_images([picture])[0]
+                else:
+                    query = encoder.encode_texts([text or ""])[0]
+            table = self.stores.vectors.scenes_table(model.model_id, model.dim, create=False)
+            rankings["visual"], _ = self._indexed_rows(table, query, where, depth)
+            identity = encoder.identity
+            notes += self.notes(model)
+        if mode in ("speech", "hybrid"):
+            self._check_catalog()
+            table, speech_model = speech_table(self.stores)
+            if table is None and mode == "speech":
+                raise NoSearchIndexError(
+                    "nothing said is searchable yet: no video has a transcript. Index videos "
+                    "with HEIMDEX_ASR_MODEL set (tiny.en by default)."
+                )
+            if table is None:
+                notes.append("no transcripts yet: the pictures alone answered")
             else:
-                query = encoder.encode_texts([text or ""])[0]
-        table = self.stores.vectors.scenes_table(model.model_id, model.dim, create=False)
-        rows, videos = self._indexed_rows(table, query, where, offset + limit)
-        hits = [
-            SearchHit(
-                rank=rank,
-                score=round(1.0 - float(row["_distance"]), 6),
-                video_id=row["video_id"],
-                video_title=videos[row["video_id"]].title,
-                video_duration_s=videos[row["video_id"]].duration_s,
-                scene_id=row["scene_id"],
-                scene_index=int(row["scene_index"]),
-                start_s=float(row["start_s"]),
-                end_s=float(row["end_s"]),
-                thumbnail_url=self.link(row["thumbnail_key"]),
-                video_url=source_url(
-                    self.link, self.stores.objects, videos[row["video_id"]], float(row["start_s"])
-                ),
+                speech_where = build_filter(*filters, start="scene_start_s", end="scene_end_s")
+                rankings["speech"] = self._indexed_speech(table, text or "", speech_where, depth)
+        hits = self._fuse(rankings, text or "", mode, offset, limit)
+        return SearchResponse(hits, identity, notes, mode, speech_model)
+
+    def _indexed_speech(self, table, text: str, where: str | None, wanted: int) -> list[dict]:
+        """The best line per scene, of videos `indexed` now."""
+        fetch = max(2 * wanted, 40)
+        while True:
+            rows = speech_ranking(table, text, where, fetch)
+            with self.stores.catalog.session() as session:
+                found = videos_by_id(session, {row["video_id"] for row in rows})
+            kept = [
+                row
+                for row in rows
+                if row["video_id"] in found and found[row["video_id"]].state is VideoState.INDEXED
+            ]
+            if len(kept) >= wanted or len(rows) < wanted or fetch >= 16 * wanted + 1000:
+                return kept
+            fetch *= 4
+
+    def _fuse(
+        self, rankings: dict[str, list[dict]], text: str, mode: str, offset: int, limit: int
+    ) -> list[SearchHit]:
+        """One ranking of scenes: a single mode's as it is, two fused by reciprocal rank."""
+        scores: dict[str, float] = {}
+        by_mode: dict[str, dict[str, dict]] = {}
+        for name, rows in rankings.items():
+            by_mode[name] = {}
+            for rank, row in enumerate(rows, start=1):
+                by_mode[name].setdefault(row["scene_id"], row)
+                if len(rankings) == 1:
+                    own = 1.0 - row["_distance"] if name == "visual" else row["_score"]
+                    scores.setdefault(row["scene_id"], float(own))
+                else:
+                    share = RRF_WEIGHTS[name] / (RRF_K[name] + rank)
+                    scores[row["scene_id"]] = scores.get(row["scene_id"], 0.0) + share
+        order = sorted(scores, key=lambda scene_id: -scores[scene_id])[offset : offset + limit]
+        if not order:
+            return []
+        with self.stores.catalog.session() as session:
+            scenes = {
+                row.id: (row.video_id, row.index, row.start_s, row.end_s, row.thumbnail_key)
+                for row in session.scalars(select(Scene).where(Scene.id.in_(order)))
+            }
+            for scene_id in order:  # a table row whose scene the catalog does not hold (yet)
+                if scene_id not in scenes and scene_id in by_mode.get("visual", {}):
+                    row = by_mode["visual"][scene_id]
+                    scenes[scene_id] = (
+                        row["video_id"], row["scene_index"], row["start_s"], row["end_s"],
+                        row["thumbnail_key"],
+                    )  # fmt: skip
+                elif scene_id not in scenes and scene_id in by_mode.get("speech", {}):
+                    row = by_mode["speech"][scene_id]
+                    scenes[scene_id] = (
+                        row["video_id"], row["scene_index"], row["scene_start_s"],
+                        row["scene_end_s"], None,
+                    )  # fmt: skip
+            videos = videos_by_id(session, {scene[0] for scene in scenes.values()})
+        hits = []
+        for rank, scene_id in enumerate(order, start=offset + 1):
+            if scene_id not in scenes or scenes[scene_id][0] not in videos:  # re-indexed since
+                continue
+            video_id, index, start_s, end_s, thumbnail_key = scenes[scene_id]
+            video = videos[video_id]
+            visual = by_mode.get("visual", {}).get(scene_id)
+            said = by_mode.get("speech", {}).get(scene_id)
+            speech = match_of(said, text) if said is not None else None
+            play_from = speech.start_s if speech is not None else start_s
+            hits.append(
+                SearchHit(
+                    rank=rank,
+                    score=round(scores[scene_id], 6),
+                    video_id=video.id,
+                    video_title=video.title,
+                    video_duration_s=video.duration_s,
+                    scene_id=scene_id,
+                    scene_index=index,
+                    start_s=start_s,
+                    end_s=end_s,
+                    thumbnail_url=self.link(thumbnail_key),
+                    video_url=source_url(self.link, self.stores.objects, video, play_from),
+                    play_from_s=round(play_from, 3),
+                    matched=[name for name, row in (("visual", visual), ("speech", said)) if row],
+                    visual_score=round(1.0 - float(visual["_distance"]), 6) if visual else None,
+                    speech=speech,
+                )
             )
-            for rank, row in enumerate(rows[offset : offset + limit], start=offset + 1)
-        ]
-        return SearchResponse(hits, encoder.identity, self.notes(model))
+        return hits
 
     def _indexed_rows(self, table, query, where: str | None, wanted: int):
         """The nearest rows of videos that are `indexed` now: asks LanceDB for more until enough

@@ -24,7 +24,9 @@ class ModelInfo(BaseModel):
 
 
 class SearchAnswer(BaseModel):
-    model: ModelInfo
+    mode: Literal["visual", "speech", "hybrid"]
+    model: ModelInfo | None = Field(description="the CLIP model, when the pictures were searched")
+    speech_model: str | None = Field(description="the speech model, when transcripts were searched")
     random_weights: bool = Field(description="true when the model's weights are random")
     notes: list[str]
     hits: list[SearchHit]
@@ -35,6 +37,19 @@ class VideoPage(BaseModel):
     limit: int
     offset: int
     videos: list[VideoSummary]
+
+
+class TranscriptInfo(BaseModel):
+    """The video's transcript: its status (transcribed, no audio, no speech, audio
+    unreadable, failed), why, and what it holds; the lines are on each scene."""
+
+    model_id: str
+    status: str
+    reason: str | None
+    language: str | None
+    speech_s: float
+    words: int
+    real_time_factor: float | None
 
 
 class VideoDetail(BaseModel):
@@ -52,6 +67,7 @@ class VideoDetail(BaseModel):
     indexed_at: str | None
     source_uri: str
     video_url: str | None
+    transcript: TranscriptInfo | None
     scenes: list[SceneDetail]
 
 

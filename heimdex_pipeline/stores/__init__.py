@@ -24,7 +24,7 @@ class Stores:
         re-run after an outage waiting for the stores)."""
         return {
             "catalog": self.catalog.check_schema,
-            "objects": lambda: self.objects.list_page("thumbnails/", limit=1),
+            "objects": self.objects.ping,
             "vectors": self.vectors.table_names,
         }
 

@@ -10,7 +10,7 @@ from heimdex_pipeline.catalog.video_ids import file_name_of
 if TYPE_CHECKING:
     from heimdex_pipeline.stores.objects import ObjectStore
 
-DERIVED_PREFIXES = ("sidecars", "thumbnails", "frames", "embeddings")
+DERIVED_PREFIXES = ("sidecars", "thumbnails", "frames", "embeddings", "transcripts")
 
 # Drop videos here (in the object store) and the inbox sensor indexes them.
 INCOMING_PREFIX = "incoming/"
@@ -65,6 +65,11 @@ def embedder_frames_key(video_id: str) -> str:
 
 def vectors_key(video_id: str) -> str:
     return f"embeddings/{video_id}/vectors.parquet"
+
+
+def transcript_key(video_id: str, model_id: str) -> str:
+    """The transcript of a video by one speech model: status, figures and lines by scene."""
+    return f"transcripts/{video_id}/{model_id}.json"
 
 
 def derived_prefixes(video_id: str) -> list[str]:

@@ -8,6 +8,9 @@ import re
 import pyarrow as pa
 
 from heimdex_pipeline.settings import S3Settings
+from heimdex_pipeline.stores.filters import quote, videos_filter
+
+__all__ = ["quote", "videos_filter"]  # where the steps and search have always found them
 
 # lancedb is imported where it is used: it takes 1.5 s, and every Dagster step process imports the
 # code location, most of them without touching vectors.
@@ -45,15 +48,6 @@ def table_name(model_id: str) -> str:
     return f"{TABLE_PREFIX}_{model_id}"
 
 
-def quote(value: str) -> str:
-    """A SQL string literal for a LanceDB filter: the only way user text reaches a `where`."""
-    if not isinstance(value, str):
-        raise TypeError("filter values must be strings")
-    if "\x00" in value:
-        raise ValueError("filter values must not contain NUL")
-    return "'" + value.replace("'", "''") + "'"
-
-
 class VectorStore:
     """A LanceDB connection (a local folder or s3://…) and the scenes tables in it."""
 
@@ -75,7 +69,12 @@ class VectorStore:
         names: list[str] = []
         token = None
         while True:  # list_tables pages its answer
-            response = self.db.list_tables(page_token=token)
+            try:
+                response = self.db.list_tables(page_token=token)
+            except ValueError as error:  # a bucket no one has written to yet holds no table
+                if "NoSuchBucket" in str(error):
+                    return []
+                raise
             names.extend(response.tables)
             token = response.page_token
             if not token:
@@ -102,8 +101,11 @@ class VectorStore:
         return self.db.create_table(name, schema=scenes_schema(dim), exist_ok=True)
 
     def delete_video(self, video_id: str) -> int:
-        """Remove a video's rows from every model's table; the number of rows removed."""
-        removed = 0
+        """Remove a video's rows from every model's table (scenes and transcripts); the number
+        of rows removed."""
+        from heimdex_pipeline.stores.transcripts import delete_video_lines
+
+        removed = delete_video_lines(self, video_id)
         for name in self.scenes_tables():
             table = self.db.open_table(name)
             where = f"video_id = {quote(video_id)}"
@@ -124,10 +126,6 @@ def _storage_options(s3: S3Settings | None) -> dict[str, str] | None:
         "aws_region": s3.region,
         "allow_http": "false" if s3.secure else "true",
     }
-
-
-def videos_filter(video_ids: list[str]) -> str:
-    return f"video_id IN ({', '.join(quote(v) for v in video_ids)})"
 
 
 def replace_rows_of_videos(table, video_ids: list[str], rows: pa.Table) -> None:

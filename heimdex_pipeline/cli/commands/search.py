@@ -22,6 +22,7 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
         video_ids=args.video or None,
         min_duration_s=args.min_duration,
         max_duration_s=args.max_duration,
+        mode=args.mode,
     )
     console.show(response, args.json, console.print_hits)
     return 0
@@ -37,5 +38,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--video", action="append", help="only this video id (repeatable)")
     search.add_argument("--min-duration", type=seconds, help="shortest scene, seconds")
     search.add_argument("--max-duration", type=seconds, help="longest scene, seconds")
+    search.add_argument(
+        "--mode",
+        choices=("visual", "speech", "hybrid"),
+        default="hybrid",
+        help="what to match: the pictures (CLIP), what is said (transcripts), or both fused "
+        "(default)",
+    )
     search.add_argument("--json", action="store_true")
     search.set_defaults(run=run_search)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from heimdex_pipeline.pipeline.resources.asr import AsrResource
 from heimdex_pipeline.pipeline.resources.catalog import CatalogResource
 from heimdex_pipeline.pipeline.resources.clip import ClipResource
 from heimdex_pipeline.pipeline.resources.objects import ObjectStoreResource
@@ -19,6 +20,7 @@ from heimdex_pipeline.settings import Settings
 from heimdex_pipeline.stores import Stores
 
 __all__ = [
+    "AsrResource",
     "CatalogResource",
     "ClipResource",
     "ObjectStoreResource",
@@ -63,6 +65,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             uri=env_or("HEIMDEX_LANCEDB_URI", settings.lancedb_uri), s3=s3
         ),
         "clip": ClipResource(model=settings.clip_model, pretrained=settings.clip_pretrained),
+        "asr": AsrResource(model=settings.asr_model, language=settings.asr_language or ""),
         "pipeline": PipelineResource(
             max_scene_s=settings.max_scene_s,
             shot_detector=settings.shot_detector,

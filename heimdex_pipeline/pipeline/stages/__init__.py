@@ -13,8 +13,9 @@ from heimdex_pipeline.pipeline.stages.raw_videos import RAW_VIDEOS
 from heimdex_pipeline.pipeline.stages.scenes import SCENES
 from heimdex_pipeline.pipeline.stages.search_index import SEARCH_INDEX
 from heimdex_pipeline.pipeline.stages.thumbnails import THUMBNAILS
+from heimdex_pipeline.pipeline.stages.transcripts import TRANSCRIPTS
 
-STAGES: list[Stage] = [RAW_VIDEOS, SCENES, THUMBNAILS, EMBEDDINGS, SEARCH_INDEX]
+STAGES: list[Stage] = [RAW_VIDEOS, SCENES, THUMBNAILS, EMBEDDINGS, SEARCH_INDEX, TRANSCRIPTS]
 ASSET_NAMES = [stage.asset for stage in STAGES]
 
 

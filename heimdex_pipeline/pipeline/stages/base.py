@@ -12,7 +12,7 @@ import dagster as dg
 
 from heimdex_pipeline.media.frames import SampleSettings
 from heimdex_pipeline.pipeline.checks import Check, checks_of
-from heimdex_pipeline.pipeline.resources import ClipResource, PipelineResource
+from heimdex_pipeline.pipeline.resources import AsrResource, ClipResource, PipelineResource
 from heimdex_pipeline.stores import Stores
 
 T = TypeVar("T")
@@ -32,12 +32,14 @@ Outcome = StageResult | Exception
 
 @dataclass
 class StageContext:
-    """What a stage's work may use: the stores, the knobs, CLIP (if it asked for it), the log."""
+    """What a stage's work may use: the stores, the knobs, CLIP or Whisper (if it asked for
+    them), the log."""
 
     stores: Stores
     pipeline: PipelineResource
     log: dg.DagsterLogManager
     clip: ClipResource | None = None
+    asr: AsrResource | None = None
 
     @property
     def sampling(self) -> SampleSettings:
@@ -60,6 +62,11 @@ class Stage:
     reads: tuple[str, ...] = ()  # the stages whose outputs it reads (none: it starts the chain)
     resources: frozenset[str] = STAGE_RESOURCES
     pool: str | None = None
+    # False for a stage whose failure must not cost the video what the others made of it (the
+    # transcripts: a video without one is still found by its pictures). Its partition fails
+    # with the reason; `on_failure(video_id, stores, reason)` may record it where people look.
+    fails_video: bool = True
+    on_failure: Callable[[str, Stores, str], None] | None = None
 
     @property
     def key(self) -> dg.AssetKey:

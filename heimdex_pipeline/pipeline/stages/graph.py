@@ -106,6 +106,9 @@ class StageRun:
             clip=getattr(self.context.resources, "clip", None)
             if "clip" in self.stage.resources
             else None,
+            asr=getattr(self.context.resources, "asr", None)
+            if "asr" in self.stage.resources
+            else None,
         )
 
     @property
@@ -150,6 +153,11 @@ class StageRun:
         """Fail one video of the batch: its reason, its state and what was made of it."""
         self.failed[video_id] = f"{self.stage.asset}: {reason}"
         self.context.log.error(f"{video_id} failed in {self.stage.asset}: {reason}")
+        if not self.stage.fails_video:  # the video keeps what the other stages made of it
+            if self.stage.on_failure is not None:
+                with contextlib.suppress(Exception):  # best effort: the step fails anyway
+                    self.stage.on_failure(video_id, self.work.stores, reason)
+            return
         if self.keep_on_failure:
             return
         with contextlib.suppress(UnknownVideoError):  # a partition with no catalog row
@@ -164,7 +172,8 @@ class StageRun:
             reason = str(error)
         elif is_transient(error):
             reason = f"{describe(error)} (still failing after {self.max_retries} retries)"
-            self.outages.append(video_id)
+            if self.stage.fails_video:
+                self.outages.append(video_id)
         else:
             reason = describe(error)
         self.give_up(video_id, reason)

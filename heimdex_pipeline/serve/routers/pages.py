@@ -59,7 +59,7 @@ def video_page(
         detail = video_detail(service.stores, video_id, link=service.links)
     except LookupError:
         raise HTTPException(404, f"no video {video_id!r}") from None
-    return page(request, service, "video.html", video=detail.video, scenes=detail.scenes, start=t)
+    return page(request, "video.html", video=detail.video, scenes=detail.scenes, start=t)
 
 
 @router.get("/upload")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
 from PIL import Image
@@ -29,9 +29,14 @@ def search_text(
     service: ServiceDep,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="what to find")],
     args: SearchArgs,
+    mode: Annotated[
+        Literal["visual", "speech", "hybrid"],
+        Query(description="the pictures (CLIP), what is said (transcripts), or both fused"),
+    ] = "hybrid",
 ) -> dict:
-    """Scenes nearest to a text, best first, of videos indexed now."""
-    return service.searcher.search(text=q, **args).as_dict()
+    """Scenes that best match a text, best first, of videos indexed now; each hit says why it
+    matched (`visual_score`, `speech`) and where to play it from (`play_from_s`)."""
+    return service.searcher.search(text=q, mode=mode, **args).as_dict()
 
 
 @router.post(

@@ -21,7 +21,7 @@ function show(result, label) {
   $("#status").textContent = `${result.hits.length} scenes for ${label}${random}. ${notes}`;
   for (const hit of result.hits) {
     const card = $("#hit").content.firstElementChild.cloneNode(true);
-    card.href = `/videos/${encodeURIComponent(hit.video_id)}?t=${hit.start_s.toFixed(3)}`;
+    card.href = `/videos/${encodeURIComponent(hit.video_id)}?t=${hit.play_from_s.toFixed(3)}`;
     const img = card.querySelector("img");
     if (hit.thumbnail_url) {
       img.src = hit.thumbnail_url;
@@ -32,7 +32,18 @@ function show(result, label) {
     card.querySelector(".rank").textContent = `#${hit.rank}`;
     card.querySelector(".title").textContent = hit.video_title || hit.video_id;
     card.querySelector(".span").textContent = `${time(hit.start_s)} – ${time(hit.end_s)}`;
-    card.querySelector(".score").textContent = `score ${hit.score.toFixed(3)}`;
+    const why = hit.visual_score !== null ? ` · pictures ${hit.visual_score.toFixed(3)}` : "";
+    card.querySelector(".score").textContent = `score ${hit.score.toFixed(3)}${why}`;
+    if (hit.speech) {  // the words said, the query's words marked (as text nodes: never HTML)
+      const said = card.querySelector(".said");
+      said.hidden = false;
+      said.append(Object.assign(document.createElement("time"), { textContent: time(hit.play_from_s) }), " “");
+      hit.speech.words.forEach((word, index) => {
+        if (index) said.append(" ");
+        said.append(word.matched ? Object.assign(document.createElement("mark"), { textContent: word.text }) : word.text);
+      });
+      said.append("”");
+    }
     grid.append(card);
   }
 }
@@ -66,8 +77,9 @@ function setUpSearch() {
     const q = $("#q").value.trim();
     if (!q) return;
     $("#query-image").hidden = true;
-    history.replaceState(null, "", `/?q=${encodeURIComponent(q)}`);
-    run(fetch(`/api/search?limit=24&q=${encodeURIComponent(q)}`), `“${q}”`);
+    const mode = $("#mode") ? $("#mode").value : "hybrid";
+    history.replaceState(null, "", `/?q=${encodeURIComponent(q)}&mode=${mode}`);
+    run(fetch(`/api/search?limit=24&mode=${mode}&q=${encodeURIComponent(q)}`), `“${q}”`);
   });
   const drop = $("#drop");
   $("#image").addEventListener("change", (event) => event.target.files[0] && searchImage(event.target.files[0]));
@@ -78,7 +90,9 @@ function setUpSearch() {
     const file = event.dataTransfer.files[0];
     if (file) searchImage(file);
   });
-  const q = new URLSearchParams(location.search).get("q");
+  const params = new URLSearchParams(location.search);
+  if (params.get("mode") && $("#mode")) $("#mode").value = params.get("mode");
+  const q = params.get("q");
   if (q) { $("#q").value = q; form.requestSubmit(); }
 }
 
@@ -93,11 +107,19 @@ function setUpPlayer() {
     for (const scene of scenes) scene.classList.toggle("playing", player.currentTime >= +scene.dataset.start &&
       (scene.nextElementSibling ? player.currentTime < +scene.nextElementSibling.dataset.start : true));
   });
-  for (const scene of scenes) scene.addEventListener("click", (event) => {
+  const lines = [...document.querySelectorAll(".transcript .line")];
+  player.addEventListener("timeupdate", () => {  // the line being said, highlighted
+    for (const line of lines) {
+      const on = player.currentTime >= +line.dataset.start && player.currentTime < +line.dataset.end;
+      if (on && !line.classList.contains("speaking")) line.scrollIntoView({ block: "nearest" });
+      line.classList.toggle("speaking", on);
+    }
+  });
+  for (const link of [...scenes, ...lines]) link.addEventListener("click", (event) => {
     event.preventDefault();
-    seek(+scene.dataset.start);
+    seek(+link.dataset.start);
     player.play().catch(() => {});
-    history.replaceState(null, "", `?t=${scene.dataset.start}`);
+    history.replaceState(null, "", `?t=${link.dataset.start}`);
   });
 }
 

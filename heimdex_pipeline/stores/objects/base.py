@@ -120,6 +120,10 @@ class ObjectStore(ABC):
     def local_path(self, key: str) -> Iterator[Path]:
         """A local file holding the object while the context is open."""
 
+    def ping(self) -> None:
+        """One cheap request that raises when the store does not answer."""
+        self.list_page("", limit=1)
+
     def key_for_uri(self, uri: str) -> str | None:
         """The key of an object of this store given its `uri()`, or None if it is elsewhere."""
         base = self.uri("x")[:-1]

@@ -62,6 +62,10 @@ class S3ObjectStore(ObjectStore):
         parsed = urlparse(url)
         return cls(s3, parsed.netloc, parsed.path)
 
+    def ping(self) -> None:
+        # the server answering is enough: a bucket not made yet is made on the first write
+        self.client.bucket_exists(self.bucket)
+
     def _ensure_bucket(self) -> None:
         # Checked on first write, not on construction: opening a store never touches the network,
         # so an outage surfaces inside a step (where it is retried), not while resources load.

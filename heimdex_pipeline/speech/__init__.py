@@ -1,0 +1,2 @@
+"""Speech: Whisper (faster-whisper) loading and its worker process, transcripts and their lines
+per scene."""

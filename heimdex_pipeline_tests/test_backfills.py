@@ -1,0 +1,180 @@
+"""Backfills and a canceled run as an operator makes them: launched in `dagster dev` (over
+GraphQL, as the UI does), run by its daemon, on videos `heimdex index` registered.
+
+One `dagster dev` for the module; each test works on videos of its own."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.execution.backfill import BulkActionStatus
+from dagster._core.instance.ref import InstanceRef
+
+from benchmarks._runs import dagster_dev, graphql, heimdex_env
+from heimdex_pipeline.catalog.models import VideoState
+from heimdex_pipeline.catalog.video_ids import video_id_for
+from heimdex_pipeline.catalog.videos import register_video, videos_by_id
+from heimdex_pipeline.library.sources import source_uri_of
+from heimdex_pipeline.pipeline.instance import dagster_instance
+from heimdex_pipeline.pipeline.local_runs import index_paths
+from heimdex_pipeline.pipeline.runs import run_videos
+from heimdex_pipeline.search.searcher import Searcher
+from heimdex_pipeline.settings import load_settings
+from heimdex_pipeline_tests.conftest import stores_of
+
+pytestmark = pytest.mark.slow
+
+LAUNCH = """
+mutation ($partitionSet: String!, $partitions: [String!]!) {
+  launchPartitionBackfill(backfillParams: {partitionNames: $partitions, selector: {
+      partitionSetName: $partitionSet,
+      repositorySelector: {repositoryName: "__repository__",
+                           repositoryLocationName: "heimdex_pipeline"}}}) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+TERMINATE = """
+mutation ($runId: String!) { terminateRun(runId: $runId) { __typename } }
+"""
+ENDED = {
+    dg.DagsterRunStatus.SUCCESS,
+    dg.DagsterRunStatus.FAILURE,
+    dg.DagsterRunStatus.CANCELED,
+}
+
+
+@pytest.fixture(scope="module")
+def dev(sample_videos, tmp_path_factory, tiny_clip):
+    """Two videos indexed with the old weights (to be re-embedded), three registered only;
+    then `dagster dev` configured with new weights."""
+    import open_clip
+    import torch
+
+    home = tmp_path_factory.mktemp("backfills")
+    base = {"HEIMDEX_HOME": str(home), "HEIMDEX_CLIP_MODEL": tiny_clip[0],
+            "HEIMDEX_ASR_MODEL": "off"}  # fmt: skip
+    old = load_settings({**base, "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1]})
+    indexed = index_paths([sample_videos / "realshort.mp4", sample_videos / "counter.mp4"], old)
+    assert [o.state for o in indexed] == ["indexed", "indexed"]
+    bad = home / "notes.mp4"
+    bad.write_text("not a video\n" * 50)
+    waiting = {
+        name: path
+        for name, path in [
+            ("good", sample_videos / "delayed_start.mp4"),
+            ("bad", bad),
+            ("long", sample_videos / "bikes.mp4"),
+        ]
+    }
+    ids = {name: register(old, path) for name, path in waiting.items()}
+    ids.update(realshort=indexed[0].video_id, counter=indexed[1].video_id)
+    torch.manual_seed(99)
+    new_weights = home / "new-weights.pt"
+    torch.save(open_clip.create_model(Path(tiny_clip[0]).stem).state_dict(), new_weights)
+    new = load_settings({**base, "HEIMDEX_CLIP_PRETRAINED": str(new_weights)})
+    env = heimdex_env(home, **base, HEIMDEX_CLIP_PRETRAINED=str(new_weights),
+                      HEIMDEX_RUN_BATCH_SIZE="2")  # fmt: skip
+    with dagster_dev(env, home / "dagster-dev.log") as server:
+        instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
+        yield server.port, instance, new, ids
+        instance.dispose()
+
+
+def register(settings, path: Path) -> str:
+    """The video in the catalog and its partition in the instance, as `heimdex index` leaves
+    them before its runs: what a backfill then works on."""
+    uri = source_uri_of(path)
+    video_id = video_id_for(uri)
+    with stores_of(settings).catalog.session() as session:
+        register_video(session, video_id, uri, path.name).state = VideoState.UPLOADING
+    instance = dagster_instance(settings)
+    instance.add_dynamic_partitions("videos", [video_id])
+    instance.dispose()
+    return video_id
+
+
+def backfill(port: int, instance, job: str, partitions: list[str]) -> str:
+    answer = graphql(port, LAUNCH, {"partitionSet": f"{job}_partition_set",
+                                    "partitions": partitions})  # fmt: skip
+    answer = answer["data"]["launchPartitionBackfill"]
+    assert answer["__typename"] == "LaunchBackfillSuccess", answer
+    return answer["backfillId"]
+
+
+def settled(instance, backfill_id: str, timeout_s: float = 400):
+    """The backfill once it and every run it launched have ended."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        record = instance.get_backfill(backfill_id)
+        runs = instance.get_runs(filters=dg.RunsFilter.for_backfill(backfill_id))
+        if record.status.value != "REQUESTED" and runs and all(r.status in ENDED for r in runs):
+            return record, runs
+        assert time.monotonic() < deadline, (record.status, [r.status for r in runs])
+        time.sleep(1)
+
+
+def states(settings, *video_ids: str) -> dict[str, tuple[str, str | None]]:
+    with stores_of(settings).catalog.session() as session:
+        rows = videos_by_id(session, list(video_ids))
+    return {v: (rows[v].state.value, rows[v].error_text) for v in video_ids}
+
+
+def test_a_backfill_with_a_bad_video_completes_with_failures(dev):
+    port, instance, settings, ids = dev
+    record, runs = settled(instance, backfill(port, instance, "index_video",
+                                              [ids["good"], ids["bad"]]))  # fmt: skip
+    assert record.status is BulkActionStatus.COMPLETED_FAILED, record.status
+    assert sorted(v for run in runs for v in run_videos(instance, run)) == sorted(
+        [ids["good"], ids["bad"]]
+    )
+    found = states(settings, ids["good"], ids["bad"])
+    assert found[ids["good"]] == ("indexed", None)
+    assert found[ids["bad"]][0] == "failed" and "notes.mp4" in found[ids["bad"]][1]
+
+
+def test_a_reembed_videos_backfill_moves_search_to_the_new_model(dev):
+    port, instance, settings, ids = dev
+    videos = [ids["realshort"], ids["counter"]]
+    stores = stores_of(settings)
+    searcher = Searcher(stores, (settings.clip_model, settings.clip_pretrained))
+    assert searcher.active().pretrained != settings.clip_pretrained  # the old one serves
+    record, runs = settled(instance, backfill(port, instance, "reembed_videos", videos))
+    assert record.status is BulkActionStatus.COMPLETED_SUCCESS, record.status
+    assert {r.job_name for r in runs} == {"reembed_videos"}
+    assert searcher.active().pretrained == settings.clip_pretrained
+    hits = searcher.search(text="anything", limit=50, video_ids=videos).hits
+    assert {hit.video_id for hit in hits} == set(videos)
+    assert states(settings, *videos) == {v: ("indexed", None) for v in videos}
+
+
+def test_a_canceled_run_fails_its_unfinished_videos(dev):
+    """Terminated from the UI while it runs: the `canceled_runs_fail_their_videos` sensor marks
+    the video failed, saying so (it would otherwise wait as `uploading` for ever)."""
+    port, instance, settings, ids = dev
+    backfill_id = backfill(port, instance, "index_video", [ids["long"]])
+    deadline = time.monotonic() + 300
+    while True:
+        runs = instance.get_runs(filters=dg.RunsFilter.for_backfill(backfill_id))
+        if runs and runs[0].status is dg.DagsterRunStatus.STARTED:
+            break
+        assert not runs or runs[0].status not in ENDED, runs[0].status
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.2)
+    (run,) = runs
+    assert graphql(port, TERMINATE, {"runId": run.run_id})["data"]["terminateRun"]
+    deadline = time.monotonic() + 180
+    while states(settings, ids["long"])[ids["long"]][0] != "failed":
+        assert time.monotonic() < deadline, (
+            instance.get_run_by_id(run.run_id).status,
+            states(settings, ids["long"]),
+        )
+        time.sleep(1)
+    assert instance.get_run_by_id(run.run_id).status is dg.DagsterRunStatus.CANCELED
+    (_, error) = states(settings, ids["long"])[ids["long"]]
+    assert f"run {run.run_id[:8]} was canceled" in error, error
