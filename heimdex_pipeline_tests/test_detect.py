@@ -55,21 +55,25 @@ def detected(sample_videos: Path, cuts: dict) -> dict[str, list[float]]:
     return detect_all(sample_videos, cuts, DetectorSettings().detector)
 
 
+@pytest.mark.slow  # decodes every sample clip
 def test_detected_cuts_reach_f1_of_at_least_098(detected: dict, cuts: dict):
     f1, wrong = f1_against(detected, cuts)
     assert f1 >= 0.98, wrong
 
 
+@pytest.mark.slow  # decodes every sample clip
 def test_the_content_detector_still_scores_its_f1_of_1(sample_videos: Path, cuts: dict):
     f1, wrong = f1_against(detect_all(sample_videos, cuts, "content"), cuts)
     assert f1 == 1.0, wrong
 
 
+@pytest.mark.slow  # decodes every sample clip
 def test_the_default_detector_finds_the_dissolve_cuts_json_leaves_out(detected: dict):
     ((start, end),) = UNLISTED_GRADUAL["testvideo.mp4"]
     assert [c for c in detected["testvideo.mp4"] if start <= c <= end]
 
 
+@pytest.mark.slow  # decodes every sample clip
 def test_no_cut_inside_fades_or_fast_camera_moves(detected: dict):
     assert detected["cockatoo.mp4"] == []
     assert detected["fades.mp4"] == []

@@ -26,7 +26,8 @@ class DetectorSettings:
 
     `content`: PySceneDetect's ContentDetector at threshold 30 on frames about 128 px wide (chosen
     on ../shared/videos). `fused`: content, histogram and hash scores with checks for flashes,
-    fades and gradual transitions (`fused.py`, thresholds chosen on half of the generated corpus).
+    fades and gradual transitions, no scene under 15 frames (`fused.py`, thresholds chosen on the
+    tuning halves of the generated corpus and of the real footage in `benchmarks/`).
     `transnetv2`: the TransNetV2 network on 48x27 frames (`transnet.py`; slow on CPU). All read
     the frames of the one decode pass. See README, "Shot detection".
     """

@@ -1,7 +1,10 @@
 """The fused shot detector: content, histogram and hash scores of the decode pass's small frames,
 an adaptive (rolling) ratio, and checks that tell a cut from a flash, a fade of one shot, or
 camera motion; gradual transitions (dissolves, wipes, fades between shots) found by comparing
-frames further apart, their boundary put at the transition's middle.
+frames further apart, their boundary put at the transition's middle (or at its one dominant
+step, when the "transition" is a hard cut). No scene is shorter than `min_scene_frames`, the first
+included; a cut after a burst of damaged frames is judged across the burst; a change of structure
+without a change of colour is a cut only when most of the picture changed.
 
 Everything is computed from the analysis planes the decode pass already makes (about 128 px
 wide, planar YUV): no colour conversion, no second decode. Cuts come out a few frames late
@@ -39,6 +42,10 @@ class FusedThresholds:
     gradual_contrast: float = 2.0  # across the transition / within the same span before or after
     dip_hash: float = 0.25  # hash distance between the pictures before and after a fade to dark
     min_gap_s: float = 0.25  # no two boundaries closer than this
+    # no scene shorter than this many frames, the first one included (no cut in a video's first
+    # frames); only the last may be shorter, where the video ends (PySceneDetect: 15 too)
+    min_scene_frames: int = 15
+    spread: float = 0.5  # share of the picture a cut without a colour change must change
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
@@ -51,6 +58,12 @@ DARK_LUMA = 32.0  # a fade's dark part: below this the picture is not compared
 BRIGHT_LUMA = 40.0  # before and after a dark dip, pictures this bright are compared
 FLAT_STD = 5.0  # a picture this flat has no structure: its hash is noise
 SHAKY_HASH = 0.15  # neighbours' mean hash step above which the camera is shaking
+SPREAD_GRID = (8, 6)  # cells the picture is cut into to see how much of it changed
+# a cell changed when its mean |dY| is above SPREAD_LUMA and SPREAD_SHARE of the largest cell's
+# (relative: a low-contrast picture changes by little everywhere, a moved object by much locally)
+SPREAD_LUMA, SPREAD_SHARE = 3.0, 0.2
+MAX_BURST = 4  # damaged frames a cut may follow (more make a scene of their own: too short)
+DETOUR = 0.6  # across a burst: the step over it is at most this share of the steps through it
 
 
 @dataclass
@@ -64,6 +77,9 @@ class _Frame:
     back: dict[int, tuple[float, float, float]] = field(default_factory=dict)
     # a dark dip's boundary candidate: hash distance between the pictures before and after
     dip_hash: float | None = None
+    # share of the picture (cells of SPREAD_GRID) whose luma changed from the frame k back:
+    # k = 1 always; after a strong step, also k = 2 .. MAX_BURST + 1 (a cut across damage)
+    spread: dict[int, float] = field(default_factory=dict)
 
 
 class _Signature:
@@ -96,11 +112,16 @@ class _Signature:
         bits = np.packbits(low > np.partition(low, 31)[31])  # above the median: 32 of 63 bits
         self.hash = int.from_bytes(bits.tobytes(), "big")
 
-    def content(self, other: _Signature) -> float:
-        """Mean |dY|, |dU|, |dV| / 255 (luma at half resolution, chroma as it is)."""
-        luma = float(np.abs(self.planes[0] - other.planes[0]).mean())
+    def content(self, other: _Signature) -> tuple[float, float]:
+        """Mean |dY|, |dU|, |dV| / 255 (luma at half resolution, chroma as it is), and the share
+        of the picture whose luma changed (cells of SPREAD_GRID): an object that moves changes
+        a few cells, a new shot nearly all."""
+        diff = np.abs(self.planes[0] - other.planes[0])
+        luma = float(diff.mean())
         chroma = float(np.abs(self.planes[1] - other.planes[1]).mean())
-        return (luma + 2 * chroma) / 3 / 255
+        cells = cv2.resize(diff.astype(np.float32), SPREAD_GRID, interpolation=cv2.INTER_AREA)
+        changed = cells > max(SPREAD_LUMA, SPREAD_SHARE * float(cells.max()))
+        return (luma + 2 * chroma) / 3 / 255, float(changed.mean())
 
     def hash_distance(self, other: _Signature) -> float:
         return (self.hash ^ other.hash).bit_count() / 63
@@ -115,6 +136,8 @@ class FusedDetector:
         self.frames: list[_Frame] = []  # kept for the whole video: a few hundred bytes each
         self._decided = 0  # frames [0, _decided) are decided
         self._last_cut_s = -1e9
+        self._last_cut_frame = 0  # the first scene starts at frame 0
+        self._finished = False
         self._bright: _Signature | None = None  # the last bright picture
         self._dip: list[int] | None = None  # frames of the dark dip under way
         self._last_gradual: int | None = None
@@ -130,8 +153,13 @@ class FusedDetector:
             hist_d = np.abs(hists - signature.hist).sum(axis=1) / 6
             for k, hist in zip(known, hist_d.tolist(), strict=True):
                 other = self._signatures[-k]
-                content = signature.content(other) if k == 1 else 0.0
+                content = 0.0
+                if k == 1:
+                    content, frame.spread[1] = signature.content(other)
                 frame.back[k] = (content, hist, signature.hash_distance(other))
+            if self._strong(frame.back[1]):  # a cut may come here after damaged frames
+                for k in range(2, min(MAX_BURST + 1, len(self._signatures)) + 1):
+                    frame.spread[k] = signature.content(self._signatures[-k])[1]
         self.frames.append(frame)
         self._follow_dips(signature)
         self._signatures.append(signature)
@@ -162,6 +190,7 @@ class FusedDetector:
         self._bright = signature
 
     def finish(self) -> list[float]:
+        self._finished = True
         return self._decide(upto=len(self.frames))
 
     def may_start_shot(self) -> bool:
@@ -187,70 +216,153 @@ class FusedDetector:
 
     def _decide(self, upto: int) -> list[float]:
         found = []
+        shortest = self.t.min_scene_frames
         while self._decided < upto:
             i = self._decided
             self._decided += 1
-            time_s = self._boundary_at(i)
-            if time_s is not None and time_s - self._last_cut_s >= self.t.min_gap_s:
-                self._last_cut_s = time_s
+            if i - self._last_cut_frame < shortest:
+                continue  # the scene since the last boundary (or the start) would be too short
+            if self._finished and all(f.black for f in self.frames[i:]):
+                continue  # black to the end: the video ends, no shot starts
+            at = self._boundary_at(i)
+            if at is None or at - self._last_cut_frame < shortest:
+                continue
+            time_s = self.frames[at].time_s
+            if time_s - self._last_cut_s >= self.t.min_gap_s:
+                self._last_cut_s, self._last_cut_frame = time_s, at
                 self.cuts_s.append(time_s)
                 found.append(time_s)
         return found
 
-    def _boundary_at(self, i: int) -> float | None:
+    def _boundary_at(self, i: int) -> int | None:
+        """The frame a boundary decided at frame i puts the new shot's start on, if any: i for
+        a cut or a dip; for a gradual transition its middle, or its one dominant step when the
+        "transition" is a hard cut the cut test turned down."""
         if i == 0:
             return None
-        if self._is_cut(i) or self._ends_dip_between_shots(i) or self._is_gradual_middle(i):
-            return self.frames[i].time_s
+        if self._is_cut(i) or self._ends_dip_between_shots(i):
+            return i
+        w = self._is_gradual_middle(i)
+        if w is not None:
+            return self._dominant_step(i - w, i + w, i)
         return None
 
-    def _peaky(self, i: int) -> tuple[tuple[bool, bool, bool], float]:
-        """Which of the three scores at frame i stand out from their neighbours', and the
-        neighbours' mean hash distance (high: the camera shakes, the hash says little)."""
-        neighbours = [
+    def _dominant_step(self, a: int, b: int, middle: int) -> int:
+        """The step in frames (a, b] that makes most of the change from a to b, if one does (a
+        hard cut, seen by the gradual test when the cut test turned it down); else `middle`.
+        The step is chosen only at or after `middle`: a boundary is never placed on a frame
+        already decided."""
+        across = self.frames[b].back[b - a]
+        total = across[1] + across[2]
+        best, at = 0.0, middle
+        for j in range(a + 1, b + 1):
+            step = self.frames[j].back.get(1)
+            if step is not None and step[1] + step[2] > best:
+                best, at = step[1] + step[2], j
+        if best >= 0.6 * total and at >= middle:
+            return at
+        return middle
+
+    def _peaky(
+        self, step: tuple[float, float, float], neighbours: list[int]
+    ) -> tuple[tuple[bool, bool, bool], float]:
+        """Which of the step's three scores stand out from those of the steps into the
+        neighbour frames, and the neighbours' mean hash distance (high: the camera shakes, the
+        hash says little)."""
+        steps = [
             self.frames[j].back[1]
-            for j in range(max(1, i - 3), min(len(self.frames), i + 4))
-            if j != i and 1 in self.frames[j].back
+            for j in neighbours
+            if 0 < j < len(self.frames) and 1 in self.frames[j].back
         ]
-        here = self.frames[i].back[1]
-        if not neighbours:
+        if not steps:
             return (True, True, True), 0.0
-        means = [sum(s[n] for s in neighbours) / len(neighbours) for n in range(3)]
-        peaky = tuple(here[n] >= self.t.adaptive * means[n] + PEAK_FLOORS[n] for n in range(3))
+        means = [sum(s[n] for s in steps) / len(steps) for n in range(3)]
+        peaky = tuple(step[n] >= self.t.adaptive * means[n] + PEAK_FLOORS[n] for n in range(3))
         return peaky, means[2]  # type: ignore[return-value]
 
     def _is_cut(self, i: int) -> bool:
-        t = self.t
-        if self.frames[i].black and self.frames[i - 1].black:
+        """A hard cut into frame i: the step from frame i - 1, or, when the frames just before
+        are a burst of damage (each step into them strong), the step from the last frame before
+        the burst; and the new picture lasts (a damaged frame does not)."""
+        if self._cut_from(i, 1) and self._persists(i):
+            return True
+        if not self._strong(self.frames[i].back[1]):
             return False
-        content, hist, hashd = self.frames[i].back[1]
+        for burst in range(1, MAX_BURST + 1):
+            first = i - burst
+            if first < 2 or not self._strong(self.frames[first].back[1]):
+                break  # the steps from the last clean frame to frame i must all be strong
+            gap = burst + 1
+            if gap not in self.frames[i].back:
+                break
+            # Damage is a detour: the steps through the burst add up to much more than the
+            # step over it (a fade or motion goes one way: its steps add up to about that).
+            over = sum(self.frames[i].back[gap][1:])
+            through = sum(sum(self.frames[j].back[1][1:]) for j in range(first, i + 1))
+            if over <= DETOUR * through and self._cut_from(i, gap) and self._persists(i):
+                return True
+        return False
+
+    def _persists(self, i: int) -> bool:
+        """The picture at frame i is still there a frame later: the next step is small beside
+        the cut's (a damaged or flashed frame is gone the frame after)."""
+        if i + 1 >= len(self.frames):
+            return True
+        _, hist, hashd = self.frames[i].back[1]
+        after = self.frames[i + 1].back[1]
+        return not self._strong(after) or after[1] + after[2] < 0.5 * (hist + hashd)
+
+    def _cut_from(self, i: int, gap: int) -> bool:
+        """The scores from frame i - gap to frame i make a cut, judged against the steps around
+        (before frame i - gap and after frame i)."""
+        t = self.t
+        p = i - gap  # the last frame of the old shot
+        if self.frames[i].black and self.frames[p].black:
+            return False
+        content, hist, hashd = self.frames[i].back[gap]
+        if gap > 1:
+            content = t.cut_content  # not measured beyond one step: judged by the others
         if not self._strong((content, hist, hashd)):
             return False
-        (peaky_content, peaky_hist, peaky_hash), hash_around = self._peaky(i)
-        black_edge = self.frames[i].black or self.frames[i - 1].black
-        flat_edge = self.frames[i].flat or self.frames[i - 1].flat  # no structure to hash
+        neighbours = [*range(p - 2, p + 1), *range(i + 1, i + 4)]
+        (peaky_content, peaky_hist, peaky_hash), hash_around = self._peaky(
+            (content, hist, hashd), neighbours
+        )
+        if gap > 1:
+            peaky_content = peaky_hist  # nothing else to go by
+        black_edge = self.frames[i].black or self.frames[p].black
+        flat_edge = self.frames[i].flat or self.frames[p].flat  # no structure to hash
         shaky = hash_around >= SHAKY_HASH  # the hash changes every frame: it says little
         if black_edge and not (peaky_content and content >= t.cut_content / 2):
             return False  # a fade from or to black, not a cut
         if flat_edge and not peaky_content:
             return False  # a flat picture's histogram jumps bins on a small change of light
+        # Structure without colour: a new shot only when most of the picture changed, not when
+        # one object moved over a calm background (a slideshow, a screen recording).
+        spread_ok = hist >= t.cut_hist or self.frames[i].spread.get(gap, 0.0) >= t.spread
         structure = (
-            peaky_hash and (peaky_hist or peaky_content) and (not shaky or hist >= t.cut_hist / 2)
+            peaky_hash
+            and (peaky_hist or peaky_content)
+            and (not shaky or hist >= t.cut_hist / 2)
+            and spread_ok
         )
-        only_structure = peaky_hash and not shaky and hashd >= t.cut_hash  # similar colours
+        only_structure = peaky_hash and not shaky and hashd >= t.cut_hash and spread_ok
         colours = peaky_hist and peaky_content and hist >= t.cut_hist / 2 and (shaky or flat_edge)
         if not (structure or only_structure or colours):
             return False  # fast motion (each step differs as much), a light, a counter, a jolt
         # A flash, damaged frames or frames of another shot spliced in: a picture of the last
-        # three frames before comes back within five frames after.
+        # six frames before comes back within five frames after, as close as pictures of one
+        # shot are (not merely closer than the frames around the jump, which damage inflates).
+        # Six: the end of a flash of three frames is judged against the frames before it.
         jump = hist + hashd
-        for before in range(max(0, i - 3), i):
+        for before in range(max(0, p - 5), p + 1):
             for after in range(i, min(len(self.frames), i + 6)):
                 found = self.frames[after].back.get(after - before)
                 if (
                     after - before >= 2
                     and found is not None
-                    and (found[1] + found[2] < t.flash_back * jump)
+                    and found[1] + found[2] < t.flash_back * jump
+                    and not self._strong((0.0, found[1], found[2]))
                 ):
                     return False
         return True
@@ -290,7 +402,7 @@ class FusedDetector:
         run = [j for j in near if abs(j - i) <= w]
         return bool(run) and here >= 0.9 * best and i == sorted(run)[len(run) // 2]
 
-    def _is_gradual_middle(self, i: int) -> bool:
+    def _is_gradual_middle(self, i: int) -> int | None:
         """A transition centred on frame i: the frames w before and w after differ as two shots
         do, much more than the same span before or after does (not camera motion), no single
         step near them is a cut, and the difference is largest centred here."""
@@ -315,5 +427,5 @@ class FusedDetector:
             if self._last_gradual is not None and i - self._last_gradual <= 2 * w:
                 continue  # the same transition, seen again a few frames on
             self._last_gradual = i
-            return True
-        return False
+            return w
+        return None

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 TRANSNET_THRESHOLD = 0.5
+MIN_SCENE_FRAMES = 15  # as the fused detector: no scene shorter, the first one included
 WINDOW, STEP, PAD = 100, 50, 25
 SIZE = (48, 27)
 
@@ -50,6 +51,7 @@ class TransNetShots:
         self._times: list[float] = []
         self._window_start = 0  # in original frame indices: the window covers [s - PAD, s + 75)
         self._run_start: int | None = None
+        self._last_cut = 0  # frame the current scene starts at
         self.cuts_s: list[float] = []
 
     def push(self, time_s: float, yuv420p: np.ndarray) -> list[float]:
@@ -103,7 +105,8 @@ class TransNetShots:
             return []
         start, self._run_start = self._run_start, None
         middle = min(int((start + end) / 2 + 0.5), len(self._times) - 1)
-        if middle == 0:
-            return []
+        if middle - self._last_cut < MIN_SCENE_FRAMES:
+            return []  # a scene that short (a first frame unlike the next, a flash) is not wanted
+        self._last_cut = middle
         self.cuts_s.append(self._times[middle])
         return [self._times[middle]]
