@@ -199,9 +199,12 @@ def test_text_search_answers_ranked_hits_with_pictures_and_playable_urls(client,
     assert {"score", "video_id", "video_title", "scene_id", "start_s", "end_s"} <= set(hit)
     picture = client.get(hit["thumbnail_url"])
     assert picture.status_code == 200 and picture.content[:4] == b"RIFF"
+    # it plays from play_from_s: the scene's start, or where the matched words are said
+    assert hit["start_s"] <= hit["play_from_s"] <= hit["end_s"]
     assert hit["video_url"].startswith("/media/") and (
-        hit["start_s"] == 0 or hit["video_url"].endswith(f"#t={hit['start_s']:.3f}")
+        hit["play_from_s"] == 0 or hit["video_url"].endswith(f"#t={hit['play_from_s']:.3f}")
     )
+    assert hit["play_from_s"] == hit["start_s"] or "speech" in hit["matched"]
 
 
 def test_a_frame_finds_its_scene(client, library, tmp_path):
