@@ -14,6 +14,7 @@ LAYERS = {
     "settings": 0,
     "catalog": 1,
     "stores": 2,
+    "processes": 2,
     "clip": 3,
     "speech": 3,
     "library": 4,

@@ -6,9 +6,7 @@ slot) and dropped when that step ends.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import multiprocessing
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +15,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from heimdex_pipeline.clip.model import ClipLoadError, ModelIdentity
+from heimdex_pipeline.processes.model_worker import ModelWorker
 
 
 def _serve(connection: Connection, model: str, pretrained: str) -> None:
@@ -62,46 +61,15 @@ def _serve(connection: Connection, model: str, pretrained: str) -> None:
             connection.send(("error", (False, detail)))
 
 
-class ClipWorker:
+class ClipWorker(ModelWorker):
     """A client of one CLIP child process (model, pretrained)."""
 
+    what = "CLIP"
+    load_error = ClipLoadError
+
     def __init__(self, model: str, pretrained: str):
-        context = multiprocessing.get_context("spawn")
-        self._connection, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve, args=(child, model, pretrained), name="heimdex-clip", daemon=True
-        )
-        self._process.start()
-        child.close()
+        super().__init__(_serve, (model, pretrained), "heimdex-clip")
         self._identity: tuple[ModelIdentity, str] | None = None
-        self._checked = False
-
-    def ready(self) -> None:
-        """Wait for the child's verdict on the weights: ClipLoadError, naming the settings, when
-        they cannot be had (a missing file, an unknown tag, no download possible)."""
-        if not self._checked:
-            self._answer()
-            self._checked = True
-
-    def _answer(self):
-        try:
-            status, answer = self._connection.recv()
-        except (EOFError, OSError):
-            code = self._process.exitcode
-            raise RuntimeError(f"the CLIP worker process died (exit code {code})") from None
-        if status == "error":
-            is_load_error, message = answer
-            raise (ClipLoadError if is_load_error else RuntimeError)(message)
-        return answer
-
-    def _ask(self, request: str, payload: object = None):
-        self.ready()
-        try:
-            self._connection.send((request, payload))
-        except OSError:
-            code = self._process.exitcode
-            raise RuntimeError(f"the CLIP worker process died (exit code {code})") from None
-        return self._answer()
 
     @property
     def identity(self) -> ModelIdentity:
@@ -127,24 +95,8 @@ class ClipWorker:
 
     def release(self) -> None:
         """Drop the model (the process stays, with its imports, for a later step)."""
-        if self._process.is_alive() and self._checked:
-            self._ask("release")
+        super().release()
         self._identity = None
-
-    @property
-    def alive(self) -> bool:
-        return self._process.is_alive()
-
-    def close(self) -> None:
-        """Stop the child (it holds nothing to save: killed if it does not stop at once)."""
-        if self._process.is_alive():
-            with contextlib.suppress(OSError, BrokenPipeError):
-                self._connection.send(("stop", None))
-            self._process.join(timeout=0.5)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join()
-        self._connection.close()
 
 
 _SHARED: dict[tuple[str, str], ClipWorker] = {}

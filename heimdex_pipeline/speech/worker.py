@@ -7,11 +7,10 @@ dropped when that step ends.
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
 import traceback
 from multiprocessing.connection import Connection
 
+from heimdex_pipeline.processes.model_worker import ModelWorker
 from heimdex_pipeline.speech.model import AsrLoadError, AsrModelSpec
 from heimdex_pipeline.speech.transcript import Transcript
 
@@ -51,65 +50,17 @@ def _serve(connection: Connection, spec: AsrModelSpec, language: str | None, thr
             connection.send(("error", (False, detail)))
 
 
-class AsrWorker:
+class AsrWorker(ModelWorker):
     """A client of one Whisper child process."""
 
+    what = "speech"
+    load_error = AsrLoadError
+    stop_wait_s = 1.0
+
     def __init__(self, spec: AsrModelSpec, language: str | None, threads: int = 0):
-        context = multiprocessing.get_context("spawn")
-        self._connection, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve, args=(child, spec, language, threads), name="heimdex-asr", daemon=True
-        )
-        self._process.start()
-        child.close()
+        super().__init__(_serve, (spec, language, threads), "heimdex-asr")
         self.spec = spec
-        self._checked = False
-
-    def ready(self) -> None:
-        """Wait for the child to load the model: AsrLoadError, naming the variable, if not."""
-        if not self._checked:
-            self._answer()
-            self._checked = True
-
-    def _answer(self):
-        try:
-            status, answer = self._connection.recv()
-        except (EOFError, OSError):
-            code = self._process.exitcode
-            raise RuntimeError(f"the speech worker process died (exit code {code})") from None
-        if status == "error":
-            is_load_error, message = answer
-            raise (AsrLoadError if is_load_error else RuntimeError)(message)
-        return answer
-
-    def _ask(self, request: str, payload: object = None):
-        self.ready()
-        try:
-            self._connection.send((request, payload))
-        except OSError:
-            code = self._process.exitcode
-            raise RuntimeError(f"the speech worker process died (exit code {code})") from None
-        return self._answer()
 
     def transcribe(self, path: str) -> Transcript:
         """The transcript of the audio of the file at `path` (readable by the child)."""
         return self._ask("transcribe", path)
-
-    def release(self) -> None:
-        """Drop the model (the process stays for a later step)."""
-        if self._process.is_alive() and self._checked:
-            self._ask("release")
-
-    @property
-    def alive(self) -> bool:
-        return self._process.is_alive()
-
-    def close(self) -> None:
-        if self._process.is_alive():
-            with contextlib.suppress(OSError, BrokenPipeError):
-                self._connection.send(("stop", None))
-            self._process.join(timeout=1.0)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join()
-        self._connection.close()
