@@ -11,7 +11,6 @@ from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster._serdes import serialize_value
 from sqlalchemy.engine import make_url
 
-from heimdex_pipeline.catalog.database import upgrade
 from heimdex_pipeline.pipeline.definitions import build_definitions
 from heimdex_pipeline.pipeline.instance import dagster_instance
 from heimdex_pipeline.pipeline.local_runs import index_paths
@@ -115,10 +114,16 @@ def test_resources_read_secrets_through_env_vars(secret_env):
 def test_an_object_store_outage_is_retried_with_backoff_and_the_video_indexes(
     sample_videos, make_settings, s3_bucket
 ):
-    """The S3 server is down when the run starts and back ten seconds later: the first step's
-    attempt fails (after the client's own retries), Dagster retries it with backoff, and the
-    video is indexed once, with nothing left twice."""
+    """The S3 server is down when a run starts (a sensor's or a backfill's: `heimdex index`
+    itself refuses an unreachable store before registering anything) and back ten seconds later:
+    the first step's attempt fails (after the client's own retries), Dagster retries it with
+    backoff, and the video is indexed once, with nothing left twice."""
     from moto.server import ThreadedMotoServer
+
+    from heimdex_pipeline.catalog.videos import get_video, register_video, scenes_of
+    from heimdex_pipeline.library.sources import source_uri_of
+    from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG
+    from heimdex_pipeline.pipeline.tags import INDEX_JOB
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -126,7 +131,13 @@ def test_an_object_store_outage_is_retried_with_backoff_and_the_video_indexes(
     settings = make_settings(
         **s3_server_env(port, s3_bucket, HEIMDEX_STEP_RETRIES="4", HEIMDEX_STEP_RETRY_DELAY_S="2")
     )
-    upgrade(settings.database_url)
+    stores = stores_of(settings)
+    clip = sample_videos / "realshort.mp4"
+    with stores.catalog.session() as session:
+        video_id = register_video(session, "realshort-outage", source_uri_of(clip), clip.name).id
+    instance = dagster_instance(settings)
+    instance.add_dynamic_partitions("videos", [video_id])
+    job = build_definitions(settings).resolve_job_def(INDEX_JOB)
     server.stop()
     restarted = threading.Event()
 
@@ -139,13 +150,18 @@ def test_an_object_store_outage_is_retried_with_backoff_and_the_video_indexes(
     timer = threading.Timer(10, come_back)
     timer.start()
     try:
-        (outcome,) = index_paths([sample_videos / "realshort.mp4"], settings)
+        job.execute_in_process(
+            instance=instance, partition_key=video_id, run_config=QUIET_RUN_CONFIG,
+            raise_on_error=False,
+        )  # fmt: skip
     finally:
         timer.join()
     try:
         assert restarted.is_set()
-        assert outcome.state == "indexed", outcome.error
-        instance = dagster_instance(settings)
+        with stores.catalog.session() as session:
+            video = get_video(session, video_id)
+            assert video.state.value == "indexed", video.error_text
+            scenes = scenes_of(session, video_id)
         (run,) = instance.get_runs()
         retries = instance.get_records_for_run(
             run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
@@ -153,10 +169,9 @@ def test_an_object_store_outage_is_retried_with_backoff_and_the_video_indexes(
         assert retries and all(
             r.event_log_entry.dagster_event.step_key == "video_chain.raw_videos" for r in retries
         )
-        stores = stores_of(settings)
         keys = [info.key for info in stores.objects.list("")]
         assert len([k for k in keys if k.startswith("inbox/")]) == 1
-        assert len([k for k in keys if k.startswith("thumbnails/")]) == len(outcome.scenes)
+        assert len([k for k in keys if k.startswith("thumbnails/")]) == len(scenes)
     finally:
         server.stop()
 
