@@ -7,7 +7,6 @@ slot) and dropped when that step ends.
 from __future__ import annotations
 
 import io
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -15,7 +14,11 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from heimdex_pipeline.clip.model import ClipLoadError, ModelIdentity
-from heimdex_pipeline.processes.model_worker import ModelWorker
+from heimdex_pipeline.processes.model_worker import (
+    ModelWorker,
+    UnknownRequest,
+    serve_requests,
+)
 
 
 def _serve(connection: Connection, model: str, pretrained: str) -> None:
@@ -32,33 +35,15 @@ def _serve(connection: Connection, model: str, pretrained: str) -> None:
     import open_clip  # noqa: F401 - before the first request, beside the parent's media work
     from PIL import Image
 
-    encoder = None
-    while True:
-        try:
-            request, payload = connection.recv()
-        except EOFError:
-            return
-        try:
-            if request == "stop":
-                return
-            if request == "release":
-                encoder = None
-                connection.send(("ok", None))
-                continue
-            if encoder is None:
-                encoder = load_clip(model, pretrained)
-            if request == "identity":
-                connection.send(("ok", (encoder.identity, encoder.device)))
-            elif request == "encode":
-                images = [Image.open(io.BytesIO(data)).convert("RGB") for data in payload]
-                connection.send(("ok", encoder.encode_images(images)))
-            else:
-                connection.send(("error", (False, f"unknown request {request!r}")))
-        except ClipLoadError as error:
-            connection.send(("error", (True, str(error))))
-        except Exception as error:
-            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-            connection.send(("error", (False, detail)))
+    def answer(encoder, request: str, payload):
+        if request == "identity":
+            return encoder.identity, encoder.device
+        if request == "encode":
+            images = [Image.open(io.BytesIO(data)).convert("RGB") for data in payload]
+            return encoder.encode_images(images)
+        raise UnknownRequest(request)
+
+    serve_requests(connection, lambda: load_clip(model, pretrained), answer, ClipLoadError)
 
 
 class ClipWorker(ModelWorker):

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import traceback
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 
 
 class ModelWorker:
@@ -75,3 +77,41 @@ class ModelWorker:
                 self._process.kill()
                 self._process.join()
         self._connection.close()
+
+
+class UnknownRequest(Exception):
+    """Raised by a child's `answer` for a request it does not know."""
+
+
+def serve_requests(
+    connection: Connection,
+    load: Callable[[], object],
+    answer: Callable[[object, str, object], object],
+    load_error: type[Exception],
+    model: object = None,
+) -> None:
+    """The child's loop: `stop` ends it, `release` drops the model, any other request loads the
+    model if it is not loaded (`load`) and is answered by `answer(model, request, payload)`
+    (UnknownRequest: one it does not know). Errors go back to the client, `load_error` marked."""
+    while True:
+        try:
+            request, payload = connection.recv()
+        except EOFError:
+            return
+        try:
+            if request == "stop":
+                return
+            if request == "release":
+                model = None
+                connection.send(("ok", None))
+                continue
+            if model is None:
+                model = load()
+            connection.send(("ok", answer(model, request, payload)))
+        except load_error as error:
+            connection.send(("error", (True, str(error))))
+        except UnknownRequest:
+            connection.send(("error", (False, f"unknown request {request!r}")))
+        except Exception as error:
+            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+            connection.send(("error", (False, detail)))

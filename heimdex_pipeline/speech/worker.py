@@ -7,10 +7,13 @@ dropped when that step ends.
 
 from __future__ import annotations
 
-import traceback
 from multiprocessing.connection import Connection
 
-from heimdex_pipeline.processes.model_worker import ModelWorker
+from heimdex_pipeline.processes.model_worker import (
+    ModelWorker,
+    UnknownRequest,
+    serve_requests,
+)
 from heimdex_pipeline.speech.model import AsrLoadError, AsrModelSpec
 from heimdex_pipeline.speech.transcript import Transcript
 
@@ -25,29 +28,15 @@ def _serve(connection: Connection, spec: AsrModelSpec, language: str | None, thr
         connection.send(("error", (True, str(error))))
         return
     connection.send(("ok", None))
-    while True:
-        try:
-            request, payload = connection.recv()
-        except EOFError:
-            return
-        try:
-            if request == "stop":
-                return
-            if request == "release":
-                model = None
-                connection.send(("ok", None))
-                continue
-            if model is None:
-                model = load_whisper(spec, threads)
-            if request == "transcribe":
-                connection.send(("ok", transcribe_file(model, payload, language)))
-            else:
-                connection.send(("error", (False, f"unknown request {request!r}")))
-        except AsrLoadError as error:
-            connection.send(("error", (True, str(error))))
-        except Exception as error:
-            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-            connection.send(("error", (False, detail)))
+
+    def answer(loaded, request: str, payload):
+        if request == "transcribe":
+            return transcribe_file(loaded, payload, language)
+        raise UnknownRequest(request)
+
+    serve_requests(
+        connection, lambda: load_whisper(spec, threads), answer, AsrLoadError, model=model
+    )
 
 
 class AsrWorker(ModelWorker):
