@@ -133,3 +133,62 @@ def test_the_token_never_reaches_an_answer_or_the_page(guarded):
         answer = client.post("/login", data={"token": TOKEN, "next": target},
                              follow_redirects=False)  # fmt: skip
         assert answer.headers["location"] == "/", (target, answer.headers["location"])
+
+
+CROSS_SITE = {
+    "another site's Origin": {"Origin": "http://localhost:9999"},
+    "this host on another port": {"Origin": "http://testserver:8081"},
+    "a null Origin": {"Origin": "null"},
+    "another site's Referer": {"Referer": "http://evil.example/form.html"},
+}
+WRITES = ["POST", "PUT", "PATCH", "DELETE"]
+A_CLIP = {"file": ("clip.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(64))}
+
+
+def signed_in(client: TestClient) -> None:
+    answer = client.post("/login", data={"token": TOKEN, "next": "/"}, follow_redirects=False)
+    assert answer.status_code == 303 and "heimdex_token" in client.cookies
+
+
+def nothing_uploaded(client: TestClient) -> None:
+    stores = client.app.state.service.stores
+    assert list(stores.objects.list("incoming/")) == []
+    assert (
+        client.get("/api/videos", headers={"Authorization": f"Bearer {TOKEN}"}).json()["total"] == 0
+    )
+
+
+@pytest.mark.parametrize("how", list(CROSS_SITE))
+def test_a_cross_site_write_with_the_sign_in_cookie_is_refused(guarded, how):
+    """Every method that changes something, on every route and page, signed in by the cookie
+    but sent from another site: 403 saying so, before anything is read or stored."""
+    client, _ = guarded
+    signed_in(client)
+    paths = {path for _, path in operations(client)} | {*PAGES, "/login"}
+    for path in sorted(paths):
+        for method in WRITES:
+            answer = client.request(method, path, headers=CROSS_SITE[how], files=A_CLIP)
+            assert answer.status_code == 403, (how, method, path, answer.status_code)
+            assert answer.json()["detail"].startswith("a cross-site request is refused"), path
+    nothing_uploaded(client)
+
+
+def test_a_write_from_this_site_or_with_a_bearer_token_goes_through(guarded):
+    client, _ = guarded
+    signed_in(client)
+    here = client.post("/api/videos", headers={"Origin": "http://testserver"}, files=A_CLIP)
+    assert here.status_code == 201, here.text
+    client.cookies.clear()
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.post("/api/videos", headers=bearer, files=A_CLIP).status_code == 201
+    proxied = {**bearer, "Origin": "http://localhost:9999"}  # no browser form can send a bearer
+    assert client.post("/api/videos", headers=proxied, files=A_CLIP).status_code == 201
+
+
+def test_a_cross_site_write_is_refused_when_no_token_is_set(make_settings):
+    """Without a token no cookie is needed to upload, so another site's form is refused too."""
+    client = TestClient(create_app(settings := make_settings(), stores_of(settings)))
+    other = {"Origin": "http://localhost:9999"}
+    assert client.post("/api/videos", headers=other, files=A_CLIP).status_code == 403
+    assert list(client.app.state.service.stores.objects.list("incoming/")) == []
+    assert client.post("/api/videos", files=A_CLIP).status_code == 201  # a script, curl

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from heimdex_pipeline.catalog.database import CatalogNotReadyError
 from heimdex_pipeline.search.searcher import NoSearchIndexError, SearchError
 from heimdex_pipeline.serve.limits import BodyLimits
+from heimdex_pipeline.serve.origins import SameOriginWrites
 from heimdex_pipeline.serve.routers import ROUTERS
 from heimdex_pipeline.serve.service import Service
 from heimdex_pipeline.settings import Settings
@@ -58,6 +59,7 @@ def create_app(settings: Settings, stores: Stores | None = None) -> FastAPI:
         app.include_router(router)
     add_error_answers(app)
     app.add_middleware(BodyLimits, limits=body_limits(settings))
+    app.add_middleware(SameOriginWrites)  # outside the limits: refused before its body
     app.add_middleware(AccessLog)
     return app
 

@@ -99,3 +99,7 @@ GUARDED = {
     401: {"model": Problem, "description": "no token, or a wrong one"},
     422: {"description": "a parameter out of bounds, named"},
 }
+# Every route that changes something, or takes a body, can answer this (serve/origins.py).
+CROSS_SITE = {
+    403: {"model": Problem, "description": "sent from another site without a bearer token"},
+}

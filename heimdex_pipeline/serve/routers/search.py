@@ -43,6 +43,7 @@ def search_text(
     "/image",
     response_model=schemas.SearchAnswer,
     responses={
+        **schemas.CROSS_SITE,
         400: {"model": schemas.Problem, "description": "not an image"},
         413: {"model": schemas.Problem, "description": "the image is too large"},
     },

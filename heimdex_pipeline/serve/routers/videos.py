@@ -53,6 +53,7 @@ def video(service: ServiceDep, video_id: VideoId) -> dict:
     status_code=201,
     response_model=schemas.Upload,
     responses={
+        **schemas.CROSS_SITE,
         400: {"model": schemas.Problem, "description": "not a video file name, or empty"},
         413: {"model": schemas.Problem, "description": "larger than HEIMDEX_MAX_UPLOAD_MB"},
     },
