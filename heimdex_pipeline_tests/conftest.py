@@ -6,6 +6,10 @@ import contextlib
 import json
 import os
 import socket
+import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +28,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 # Speech costs every indexing test a Whisper worker and its transcriptions: it is off unless a
 # test turns it on (test_transcripts.py does, with the packaged tiny.en).
 os.environ.setdefault("HEIMDEX_ASR_MODEL", "off")
+# Faces likewise (dlib on every kept frame): test_faces.py turns them on.
+os.environ.setdefault("HEIMDEX_FACES", "off")
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "", None}
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -240,6 +246,7 @@ def make_settings(tmp_path: Path, tiny_clip: tuple[str, str]):
             "HEIMDEX_CLIP_MODEL": tiny_clip[0],
             "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
             "HEIMDEX_ASR_MODEL": os.environ["HEIMDEX_ASR_MODEL"],
+            "HEIMDEX_FACES": os.environ["HEIMDEX_FACES"],
         }
         return load_settings({**base, **env})
 
@@ -270,6 +277,49 @@ def stores_of(settings: Settings) -> Stores:
 
 def s3_settings(endpoint: str) -> S3Settings:
     return S3Settings(endpoint, "testing", "testing", secure=False)
+
+
+def health_body(base: str) -> bytes:
+    """What /health answers (a 503 while a part is down, the model loading say), or nothing."""
+    try:
+        with urllib.request.urlopen(base + "/health", timeout=5) as answer:
+            return answer.read()
+    except urllib.error.HTTPError as error:
+        return error.read()
+    except OSError:
+        return b""
+
+
+@contextlib.contextmanager
+def served(settings: Settings) -> Iterator[str]:
+    """The app under uvicorn on a free port, as `heimdex serve` runs it: its base URL."""
+    import uvicorn
+
+    from heimdex_pipeline.serve.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while b'"catalog":{"status":"ok"}' not in health_body(f"http://127.0.0.1:{port}"):
+        assert time.monotonic() < deadline, "heimdex serve did not come up"
+        time.sleep(0.3)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def wait_for_model(base: str, timeout_s: float = 60) -> None:
+    """Until the served app's /health says its model has loaded."""
+    deadline = time.monotonic() + timeout_s
+    while b'"model":{"status":"ok"}' not in health_body(base):
+        assert time.monotonic() < deadline, "the model did not load"
+        time.sleep(0.3)
 
 
 @contextlib.contextmanager

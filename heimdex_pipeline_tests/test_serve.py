@@ -1,6 +1,5 @@
 """`heimdex serve` on real stores: every route, its errors, its guard, and the page in Chromium."""
 
-import contextlib
 import dataclasses
 import io
 import logging
@@ -9,11 +8,9 @@ import re
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -35,7 +32,7 @@ from heimdex_pipeline.serve.app import create_app
 from heimdex_pipeline.settings import S3Settings, load_settings
 from heimdex_pipeline.stores.objects.s3 import S3ObjectStore
 from heimdex_pipeline.stores.vectors import VectorStore
-from heimdex_pipeline_tests.conftest import free_port, stores_of
+from heimdex_pipeline_tests.conftest import free_port, served, stores_of, wait_for_model
 
 pytestmark = pytest.mark.slow
 
@@ -403,47 +400,11 @@ def test_s3_urls_are_presigned_for_the_public_endpoint_and_one_that_cannot_be_is
         assert f"could not make a URL for {unsignable}" in caplog.text
 
 
-def health_body(base: str) -> bytes:
-    """What /health answers (a 503 while a part is down, the model loading say), or nothing."""
-    try:
-        with urllib.request.urlopen(base + "/health", timeout=5) as answer:
-            return answer.read()
-    except urllib.error.HTTPError as error:
-        return error.read()
-    except OSError:
-        return b""
-
-
-@contextlib.contextmanager
-def served(settings) -> Iterator[str]:
-    """The app under uvicorn on a free port, as `heimdex serve` runs it: its base URL."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while b'"catalog":{"status":"ok"}' not in health_body(f"http://127.0.0.1:{port}"):
-        assert time.monotonic() < deadline, "heimdex serve did not come up"
-        time.sleep(0.3)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def live_server(library):
     env, outcomes, _ = library
     with served(load_settings(env)) as base:
-        deadline = time.monotonic() + 60
-        while b'"model":{"status":"ok"}' not in health_body(base):
-            assert time.monotonic() < deadline, "the model did not load"
-            time.sleep(0.3)
+        wait_for_model(base)
         yield base, outcomes
 
 
