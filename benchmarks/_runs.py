@@ -37,6 +37,7 @@ def heimdex_env(home: Path, **extra: str) -> dict[str, str]:
         # the pictures' chain, as the figures before speech measured it (and the plain-script
         # peer does); a benchmark of speech passes HEIMDEX_ASR_MODEL itself
         HEIMDEX_ASR_MODEL="off",
+        HEIMDEX_FACES="off",
         LANCEDB_LOG="error",
     )
     env.update(extra)

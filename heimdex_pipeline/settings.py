@@ -120,6 +120,11 @@ class Settings:
     serve: ServeSettings
     asr_model: str = "tiny.en"  # a faster-whisper name, a CTranslate2 folder, or `off`
     asr_language: str | None = None  # None: detect
+    faces: bool = True  # HEIMDEX_FACES
+    faces_min_px: int = 32
+    faces_upsample: int = 1
+    faces_frames_per_scene: int = 3
+    face_match_distance: float = 0.6
     # HEIMDEX_* variables set in this process's environment: resources read them via dg.EnvVar.
     from_environment: frozenset[str] = frozenset()
 
@@ -240,6 +245,16 @@ class Environment(BaseSettings):
         "HEIMDEX_ASR_LANGUAGE", default=None, pattern=r"^(auto|[a-z]{2,3}|yue|haw)$"
     )
 
+    faces: Literal["on", "off"] = _var("HEIMDEX_FACES", default="on")
+    faces_min_px: Annotated[int, Field(ge=20, le=2000)] = _var("HEIMDEX_FACES_MIN_PX", default=32)
+    faces_upsample: Annotated[int, Field(ge=0, le=2)] = _var("HEIMDEX_FACES_UPSAMPLE", default=1)
+    faces_frames_per_scene: Annotated[int, Field(ge=1, le=6)] = _var(
+        "HEIMDEX_FACES_FRAMES_PER_SCENE", default=3
+    )
+    face_match_distance: Annotated[float, Field(gt=0, le=2, allow_inf_nan=False)] = _var(
+        "HEIMDEX_FACE_MATCH_DISTANCE", default=0.6
+    )
+
     @classmethod
     def read(cls, env: Mapping[str, str] | None) -> Environment:
         """From the process environment, or from `env` alone; SettingsError naming the first
@@ -341,6 +356,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         serve=serve,
         asr_model=read.asr_model,
         asr_language=None if read.asr_language in (None, "auto") else read.asr_language,
+        faces=read.faces == "on",
+        faces_min_px=read.faces_min_px,
+        faces_upsample=read.faces_upsample,
+        faces_frames_per_scene=read.faces_frames_per_scene,
+        face_match_distance=read.face_match_distance,
         from_environment=frozenset(
             k
             for k, v in source.items()

@@ -17,6 +17,10 @@ def test_every_operation_documents_its_answer_and_its_refusals(tmp_path):
         ("GET", "/api/videos"),
         ("POST", "/api/videos"),
         ("GET", "/api/videos/{video_id}"),
+        ("POST", "/api/search/face"),
+        ("GET", "/api/people"),
+        ("GET", "/api/people/{person_id}"),
+        ("PUT", "/api/people/{person_id}/name"),
     }
     schemas = document["components"]["schemas"]
     for method, path, operation in operations:
@@ -28,8 +32,12 @@ def test_every_operation_documents_its_answer_and_its_refusals(tmp_path):
             assert "401" in operation["responses"], f"{method} {path} does not say it needs a token"
     hit = schemas["SearchHit"]["properties"]
     assert {"score", "scene_id", "start_s", "end_s", "thumbnail_url", "video_url"} <= set(hit)
+    assert "face" in hit  # the face seen, when a face or a person was asked for
     answer = schemas["SearchAnswer"]["properties"]
     assert answer["hits"]["items"]["$ref"].endswith("/SearchHit")
+    assert {"person_id", "name", "faces", "videos", "crop_url"} <= set(
+        schemas["PersonSummary"]["properties"]
+    )
 
 
 def test_health_names_the_store_that_is_down_in_its_documented_shape(tmp_path):

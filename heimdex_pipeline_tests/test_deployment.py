@@ -18,17 +18,24 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_definitions_hold_the_stages_the_library_assets_their_checks_and_jobs():
     repository = defs.get_repository_def()
     keys = {key.path[-1] for key in repository.asset_graph.get_all_asset_keys()}
-    stages = {"raw_videos", "scenes", "thumbnails", "embeddings", "search_index", "transcripts"}
-    assert keys == stages | {"library_stats"}
+    stages = {
+        "raw_videos", "scenes", "thumbnails", "embeddings", "search_index", "transcripts", "faces",
+    }  # fmt: skip
+    library = {"library_stats", "people"}
+    assert keys == stages | library
     checks = {key.asset_key.path[-1] for key in repository.asset_graph.asset_check_keys}
-    assert len(list(repository.asset_graph.asset_check_keys)) == 7
-    assert checks == (stages - {"raw_videos"}) | {"library_stats"}
+    assert len(list(repository.asset_graph.asset_check_keys)) == 9
+    assert checks == (stages - {"raw_videos"}) | library
+    people = repository.asset_graph.get(dg.AssetKey("people"))
+    assert people.partitions_def is None and people.automation_condition is not None
+    assert people.parent_keys == {dg.AssetKey("faces")}
     stats = repository.asset_graph.get(dg.AssetKey("library_stats"))
     assert stats.partitions_def is None and stats.automation_condition is not None
     assert stats.parent_keys == {dg.AssetKey("search_index")}
     assert {job.name for job in repository.get_all_jobs()} >= {
         "index_video",
         "reembed_videos",
+        "refresh_people",
         "maintain_search_index",
     }
     assert {sensor.name for sensor in repository.sensor_defs} == {
@@ -42,7 +49,7 @@ def test_definitions_hold_the_stages_the_library_assets_their_checks_and_jobs():
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     embeddings = repository.asset_graph.get(dg.AssetKey("embeddings"))
     # one graph-backed definition: its pools are its ops' (embeddings `clip`, transcripts `asr`)
-    assert embeddings.pools == {"clip", "asr"}
+    assert embeddings.pools == {"clip", "asr", "faces"}
     transcripts = repository.asset_graph.get(dg.AssetKey("transcripts"))
     assert transcripts.parent_keys == {dg.AssetKey("scenes")}  # beside the picture stages
     policy = embeddings.backfill_policy

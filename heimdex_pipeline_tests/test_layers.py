@@ -17,6 +17,7 @@ LAYERS = {
     "processes": 2,
     "clip": 3,
     "speech": 3,
+    "faces": 3,
     "library": 4,
     "search": 5,
     "pipeline": 6,

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -191,3 +192,50 @@ class VideoTranscript(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class Person(Base):
+    """A person: the faces grouped as one (by the `people` asset), with the name a user gave.
+    Their id and name stay as new faces join; `centre` is the mean of their faces' descriptors."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(256), index=True)
+    centre: Mapped[bytes] = mapped_column(LargeBinary)  # float32 descriptor
+    face_count: Mapped[int] = mapped_column(Integer, default=0)
+    video_count: Mapped[int] = mapped_column(Integer, default=0)
+    cover_face_id: Mapped[str | None] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Face(Base):
+    """A face seen in a scene (sightings in several of its frames are one face): when, where in
+    the frame, its crop in the object store, its descriptor, and the person it was placed in
+    (none until the `people` asset places it). Its descriptor is also in the `faces_<model>`
+    LanceDB table, which search by a photo reads."""
+
+    __tablename__ = "faces"
+
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    scene_id: Mapped[str] = mapped_column(ForeignKey("scenes.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str] = mapped_column(String(64))
+    time_s: Mapped[float] = mapped_column(Float)
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    w: Mapped[int] = mapped_column(Integer)
+    h: Mapped[int] = mapped_column(Integer)
+    frame_w: Mapped[int] = mapped_column(Integer)
+    frame_h: Mapped[int] = mapped_column(Integer)
+    sightings: Mapped[int] = mapped_column(Integer, default=1)
+    crop_key: Mapped[str] = mapped_column(Text)
+    descriptor: Mapped[bytes] = mapped_column(LargeBinary)  # float32
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

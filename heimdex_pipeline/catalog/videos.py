@@ -17,6 +17,7 @@ from heimdex_pipeline.catalog.models import (
     VideoVectors,
     utcnow,
 )
+from heimdex_pipeline.catalog.people import drop_faces_of_video
 
 IN_PROGRESS = (VideoState.UPLOADING, VideoState.VALIDATING, VideoState.PROCESSING)
 TITLE_LENGTH = Video.__table__.c.title.type.length  # characters
@@ -105,7 +106,9 @@ def scenes_of(session: Session, video_id: str) -> list[Scene]:
 
 
 def replace_scenes(session: Session, video_id: str, scenes: list[Scene]) -> None:
-    """The video's scenes become exactly `scenes`, in the caller's transaction."""
+    """The video's scenes become exactly `scenes`, in the caller's transaction (its faces,
+    which were seen in the old scenes, go with them)."""
+    drop_faces_of_video(session, video_id)
     session.execute(delete(Scene).where(Scene.video_id == video_id))
     session.flush()
     session.add_all(scenes)
@@ -113,7 +116,9 @@ def replace_scenes(session: Session, video_id: str, scenes: list[Scene]) -> None
 
 
 def forget_outputs(session: Session, video_id: str) -> None:
-    """Drop the rows derived from a video (its scenes, which tables hold its vectors)."""
+    """Drop the rows derived from a video (its scenes and faces, which tables hold its
+    vectors and transcripts)."""
+    drop_faces_of_video(session, video_id)
     session.execute(delete(Scene).where(Scene.video_id == video_id))
     session.execute(delete(VideoVectors).where(VideoVectors.video_id == video_id))
     session.execute(delete(VideoTranscript).where(VideoTranscript.video_id == video_id))

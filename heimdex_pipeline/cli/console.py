@@ -11,6 +11,7 @@ from collections.abc import Callable
 from heimdex_pipeline.pipeline.local_runs import IndexOutcome
 from heimdex_pipeline.pipeline.progress import BatchProgress
 from heimdex_pipeline.search.listing import VideoDetail, VideoPage
+from heimdex_pipeline.search.people import PeopleList, PersonDetail
 from heimdex_pipeline.search.searcher import SearchResponse
 
 
@@ -118,6 +119,40 @@ def print_hits(response: SearchResponse) -> None:
         )
         if hit.speech is not None:  # what was said, the query's words in [brackets]
             print(printable(f"     said at {format_time(hit.play_from_s)}: {hit.speech.marked}"))
+        if hit.face is not None:
+            face = hit.face
+            who = face.person_name or (f"person {face.person_id}" if face.person_id else "a face")
+            print(
+                printable(
+                    f"     {who} seen at {format_time(face.time_s)} (distance "
+                    f"{face.distance:.3f})  {face.crop_url}"
+                )
+            )
+
+
+def print_people(answer: PeopleList) -> None:
+    if not answer.people:
+        print("(no people yet: index videos with HEIMDEX_FACES=on)")
+    for person in answer.people:
+        print(
+            printable(
+                f"{person.person_id:>6}  {person.name or '(no name)':<24} {person.faces:>5} faces "
+                f"{person.videos:>4} videos  {person.crop_url}"
+            )
+        )
+
+
+def print_person(detail: PersonDetail) -> None:
+    person = detail.person
+    print(printable(f"person {person.person_id}: {person.name or '(no name)'}"))
+    print(f"{person.faces} faces in {person.videos} videos; {len(detail.scenes)} scenes shown")
+    for scene in detail.scenes:
+        print(
+            printable(
+                f"  {scene.video_id:<32} #{scene.scene_index:<4} seen at "
+                f"{format_time(scene.face.time_s)}  {scene.video_title}"
+            )
+        )
 
 
 def print_videos(page: VideoPage) -> None:

@@ -13,6 +13,7 @@ from heimdex_pipeline.cli.commands import (
     demo,
     dev,
     index,
+    people,
     reembed,
     search,
     serve,
@@ -20,7 +21,7 @@ from heimdex_pipeline.cli.commands import (
 )
 from heimdex_pipeline.settings import Settings, SettingsError, load_settings
 
-COMMANDS = (index, search, videos, delete, reembed, serve, dev, db, demo)
+COMMANDS = (index, search, videos, people, delete, reembed, serve, dev, db, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +68,14 @@ def _raised_in_dagster(error: BaseException) -> bool:
     return bool(ours) and "/dagster/" in ours[-1].filename
 
 
+def _one_query(args: argparse.Namespace) -> bool:
+    what = args.query is not None or args.image is not None
+    who = args.face is not None or args.person is not None
+    both_what = args.query is not None and args.image is not None
+    both_who = args.face is not None and args.person is not None
+    return (what or who) and not both_what and not both_who
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LANCEDB_LOG", "error")
     parser = build_parser()
@@ -74,8 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "passes_on", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
-    if args.command == "search" and (args.query is None) == (args.image is None):
-        print("heimdex search: give a QUERY or --image PATH (one of them)", file=sys.stderr)
+    if args.command == "search" and not _one_query(args):
+        print(
+            "heimdex search: give a QUERY or --image PATH (not both), and/or --face PHOTO or "
+            "--person ID_OR_NAME (not both)",
+            file=sys.stderr,
+        )
         return 2
     settings = None
     try:

@@ -232,6 +232,55 @@ def transcript_lines_inside_their_scenes(
     return CheckOutcome(problems, {"lines": len(lines), "status": status})
 
 
+def faces_inside_frames_one_row_each(
+    video_id: str, stores: Stores, sampling: SampleSettings
+) -> CheckOutcome:
+    """Every face the catalog holds for the video is one row of the face table (no more, no
+    less), its box inside its frame, its descriptor finite and of the model's size, its crop
+    stored."""
+    from heimdex_pipeline.catalog.people import faces_of_video
+    from heimdex_pipeline.faces.model import DIM
+    from heimdex_pipeline.stores.faces import face_tables
+
+    with stores.catalog.session() as session:
+        faces = {
+            face.id: (face.model_id, face.x, face.y, face.w, face.h, face.frame_w, face.frame_h,
+                      face.crop_key)
+            for face in faces_of_video(session, video_id)
+        }  # fmt: skip
+    rows: list[dict] = []
+    for name in face_tables(stores.vectors):
+        rows += (
+            stores.vectors.db.open_table(name)
+            .search()
+            .where(f"video_id = {quote(video_id)}")
+            .select(["face_id", "box", "frame_w", "frame_h", "vector"])
+            .to_list()
+        )
+    problems = []
+    ids = [row["face_id"] for row in rows]
+    if len(ids) != len(set(ids)):
+        problems.append(f"{len(ids) - len(set(ids))} faces have more than one row")
+    if set(ids) != set(faces):
+        problems.append(
+            f"{len(set(faces) - set(ids))} catalog faces have no row, "
+            f"{len(set(ids) - set(faces))} rows have no catalog face"
+        )
+    for row in rows:
+        x, y, w, h = row["box"]
+        if not (x >= 0 and y >= 0 and w > 0 and h > 0):
+            problems.append(f"face {row['face_id']} has an empty or negative box")
+        elif x + w > row["frame_w"] or y + h > row["frame_h"]:
+            problems.append(f"face {row['face_id']}'s box reaches outside its frame")
+        vector = np.asarray(row["vector"], dtype=np.float64)
+        if vector.shape != (DIM,) or not np.isfinite(vector).all():
+            problems.append(f"face {row['face_id']}: descriptor not {DIM} finite numbers")
+    for face_id, facts in faces.items():
+        if not stores.objects.exists(facts[-1]):
+            problems.append(f"face {face_id}: no crop at {facts[-1]}")
+    return CheckOutcome(problems, {"faces": len(faces), "rows": len(rows)})
+
+
 ALL_CHECKS = [
     Check("scenes_tile_the_video", "scenes", True, scenes_tile_the_video),
     Check("sidecars_match_catalog", "scenes", False, sidecars_match_catalog),
@@ -244,6 +293,7 @@ ALL_CHECKS = [
         False,
         transcript_lines_inside_their_scenes,
     ),
+    Check("faces_inside_frames_one_row_each", "faces", False, faces_inside_frames_one_row_each),
 ]
 
 

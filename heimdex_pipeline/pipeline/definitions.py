@@ -11,6 +11,7 @@ from heimdex_pipeline.pipeline.jobs import (
     maintain_search_index,
     nightly_index_maintenance,
     reembed_videos_job,
+    refresh_people_job,
 )
 from heimdex_pipeline.pipeline.library_assets import (
     LIBRARY_ASSETS,
@@ -39,7 +40,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *LIBRARY_ASSETS,
         ],
         asset_checks=LIBRARY_CHECKS,
-        jobs=[index_video_job, reembed_videos_job, maintain_search_index],
+        jobs=[index_video_job, reembed_videos_job, refresh_people_job, maintain_search_index],
         schedules=[nightly_index_maintenance],
         sensors=[
             build_inbox_sensor(settings.run_batch_size),

@@ -12,7 +12,13 @@ from heimdex_pipeline.pipeline.resources import (
     VectorStoreResource,
 )
 from heimdex_pipeline.pipeline.stages import ASSET_NAMES
-from heimdex_pipeline.pipeline.tags import INDEX_JOB, MODE_TAG, REEMBED_JOB, REEMBED_MODE
+from heimdex_pipeline.pipeline.tags import (
+    INDEX_JOB,
+    MODE_TAG,
+    PEOPLE_JOB,
+    REEMBED_JOB,
+    REEMBED_MODE,
+)
 from heimdex_pipeline.stores.keys import RUNS_PREFIX
 from heimdex_pipeline.stores.transcripts import ensure_text_index, transcript_tables
 from heimdex_pipeline.stores.vectors import maintain
@@ -40,6 +46,14 @@ reembed_videos_job = dg.define_asset_job(
     "(after a model change). Search keeps serving the previous model until the new table holds "
     "every indexed video; a video whose new embedding fails stays indexed under the old one. "
     "`heimdex reembed` runs it for every indexed video.",
+)
+
+refresh_people_job = dg.define_asset_job(
+    PEOPLE_JOB,
+    selection=dg.AssetSelection.assets("people"),
+    executor_def=dg.in_process_executor,
+    description="Place the faces no person holds yet (what the automation condition does "
+    "after `faces`; `heimdex index` runs it after its batches).",
 )
 
 

@@ -38,7 +38,7 @@ from heimdex_pipeline.pipeline.progress import DONE, BatchProgress, IndexWatcher
 from heimdex_pipeline.pipeline.runs import local_run_tags, materialized_in_run, partition_batches
 from heimdex_pipeline.pipeline.sensors.failed_runs import mark_unfinished_videos_failed
 from heimdex_pipeline.pipeline.stages import ASSET_NAMES
-from heimdex_pipeline.pipeline.tags import INDEX_JOB, REEMBED_JOB
+from heimdex_pipeline.pipeline.tags import INDEX_JOB, PEOPLE_JOB, REEMBED_JOB
 from heimdex_pipeline.settings import Settings
 from heimdex_pipeline.stores import Stores, check_reachable, open_stores
 
@@ -104,7 +104,8 @@ def index_paths(
     check_reachable(stores)  # an unreachable store is one line, with nothing registered
     instance = dagster_instance(settings)
     reap_lost_runs(instance, stores)
-    job = build_definitions(settings).resolve_job_def(INDEX_JOB)
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def(INDEX_JOB)
     await_weights_verdict(settings)  # a weights tag that cannot load: nothing registered
 
     by_id: dict[str, Path] = {}
@@ -141,6 +142,9 @@ def index_paths(
             )
         watcher.finish(thread)
         raise_model_error(result)
+    if settings.faces:  # the new faces into people, recorded as the `people` asset's run
+        people = definitions.resolve_job_def(PEOPLE_JOB)
+        people.execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG)
     for video_id in outcomes:  # the figures are complete only once each run ended
         outcomes[video_id] = _outcome(stores, video_id, by_id[video_id], figures, None)
     return [outcomes[video_id] for video_id in by_id]

@@ -6,6 +6,7 @@ read them, the UI shows them.
 
 INDEX_JOB = "index_video"
 REEMBED_JOB = "reembed_videos"
+PEOPLE_JOB = "refresh_people"
 
 # Dagster's own tags of a run over partitions (one partition, or a range of them).
 PARTITION_TAG = "dagster/partition"

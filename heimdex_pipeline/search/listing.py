@@ -9,11 +9,13 @@ from dataclasses import asdict, dataclass, field
 from sqlalchemy import case, func, select
 
 from heimdex_pipeline.catalog.models import Scene, Video
+from heimdex_pipeline.catalog.people import faces_of_video, people_by_id
 from heimdex_pipeline.catalog.videos import (
     scenes_of,
     transcript_of,
     videos_page,
 )
+from heimdex_pipeline.search.faces import FaceMatch, face_match
 from heimdex_pipeline.search.links import Link, source_url, store_links
 from heimdex_pipeline.search.searcher import check_page
 from heimdex_pipeline.stores import Stores
@@ -105,6 +107,7 @@ class SceneDetail:
     end_s: float
     thumbnail_url: str | None
     transcript: list[TranscriptLine] = field(default_factory=list)
+    faces: list[FaceMatch] = field(default_factory=list)  # who is seen in it
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -127,6 +130,13 @@ def video_detail(stores: Stores, video_id: str, link: Link | None = None) -> Vid
         if video is None:
             raise LookupError(f"no video {video_id!r}")
         rows = scenes_of(session, video_id)
+        faces = faces_of_video(session, video_id)
+        people = people_by_id(session, {face.person_id for face in faces if face.person_id})
+        names = {person_id: person.name for person_id, person in people.items()}
+        seen: dict[str, list[FaceMatch]] = {}
+        for face in faces:
+            match = face_match(face, names.get(face.person_id), 0.0, link)
+            seen.setdefault(face.scene_id, []).append(match)
         said = transcript_of(session, video_id)
         transcript = (
             {
@@ -169,6 +179,7 @@ def video_detail(stores: Stores, video_id: str, link: Link | None = None) -> Vid
                 end_s=row.end_s,
                 thumbnail_url=link(row.thumbnail_key),
                 transcript=lines.get(row.id, []),
+                faces=seen.get(row.id, []),
             )
             for row in rows
         ],

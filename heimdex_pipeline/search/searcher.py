@@ -29,6 +29,15 @@ from heimdex_pipeline.catalog.videos import (
     videos_by_id,
 )
 from heimdex_pipeline.clip.model import ClipEncoder, ModelIdentity, shared_clip
+from heimdex_pipeline.search.faces import (
+    MATCH_DISTANCE,
+    FaceMatch,
+    FaceQueryError,
+    UnknownPersonError,
+    photo_face,
+    scenes_with_face,
+    scenes_with_person,
+)
 from heimdex_pipeline.search.links import Link, source_url, store_links
 from heimdex_pipeline.search.speech import SpeechMatch, match_of, speech_ranking, speech_table
 from heimdex_pipeline.stores import Stores
@@ -76,6 +85,7 @@ class SearchHit:
     matched: list[str] = field(default_factory=list)  # "visual", "speech"
     visual_score: float | None = None  # cosine similarity, when the pictures matched
     speech: SpeechMatch | None = None  # the line said, when the transcript matched
+    face: FaceMatch | None = None  # the face seen, when a face or a person was asked for
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -88,10 +98,12 @@ class SearchResponse:
     notes: list[str] = field(default_factory=list)
     mode: str = "visual"
     speech_model: str | None = None  # the transcripts' model, when they answered
+    faces_in_photo: int | None = None  # when searched by a photo of a face
 
     def as_dict(self) -> dict[str, object]:
         return {
             "mode": self.mode,
+            "faces_in_photo": self.faces_in_photo,
             "model": self.model.as_dict() if self.model else None,
             "speech_model": self.speech_model,
             "random_weights": bool(self.model and self.model.is_random),
@@ -154,6 +166,15 @@ def open_query_image(source: str | Path | Image.Image) -> Image.Image:
         return picture.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise SearchError(f"the image does not decode ({error})") from None
+
+
+@dataclass(frozen=True)
+class _Who:
+    """The scenes a face photo or a person is seen in, and what to say about the query."""
+
+    matches: dict[str, FaceMatch]
+    notes: list[str]
+    faces_in_photo: int | None
 
 
 class Searcher:
@@ -227,11 +248,26 @@ class Searcher:
         min_duration_s: float | None = None,
         max_duration_s: float | None = None,
         mode: str = "hybrid",
+        face: str | Path | Image.Image | None = None,
+        person: str | None = None,
+        face_distance: float = MATCH_DISTANCE,
     ) -> SearchResponse:
         """The scenes that best match a text (in `mode`) or an image, best first, of videos
-        indexed now."""
-        if (text is None) == (image is None):
-            raise SearchError("give a text query or an image, not both and not neither")
+        indexed now; with a `face` (a photo) or a `person`, only the scenes where they are seen
+        (alone: nearest face first; with a text or an image: ranked by it)."""
+        if text is not None and image is not None:
+            raise SearchError("give a text query or an image, not both")
+        if face is not None and person is not None:
+            raise SearchError("give a face photo or a person, not both")
+        who = None
+        if face is not None or person is not None:
+            who = self._who(face, person, face_distance, video_ids)
+            check_page(limit, offset)
+            if (text is None and image is None) or not who.matches:
+                return self._faces_only(who, offset, limit)
+            video_ids = sorted({m.video_id for m in who.matches.values()})
+        if text is None and image is None:
+            raise SearchError("give a text query, an image, a face photo or a person")
         if text is not None and not text.strip():
             raise SearchError("the text query is empty")
         if text is not None and len(text) > MAX_QUERY_CHARS:
@@ -274,8 +310,49 @@ class Searcher:
             else:
                 speech_where = build_filter(*filters, start="scene_start_s", end="scene_end_s")
                 rankings["speech"] = self._indexed_speech(table, text or "", speech_where, depth)
-        hits = self._fuse(rankings, text or "", mode, offset, limit)
-        return SearchResponse(hits, identity, notes, mode, speech_model)
+        if who is not None:  # only the scenes where the face or person is seen
+            rankings = {
+                name: [row for row in rows if row["scene_id"] in who.matches]
+                for name, rows in rankings.items()
+            }
+            notes += who.notes
+        hits = self._fuse(rankings, text or "", mode, offset, limit, who)
+        faces_in_photo = who.faces_in_photo if who is not None else None
+        return SearchResponse(hits, identity, notes, mode, speech_model, faces_in_photo)
+
+    def _who(self, face, person, threshold: float, video_ids: list[str] | None) -> _Who:
+        """The scenes where the photo's face or the person is seen (of `video_ids`, if given)."""
+        self._check_catalog()
+        notes: list[str] = []
+        faces_in_photo = None
+        if face is not None:
+            picture = open_query_image(face)
+            try:
+                found = photo_face(picture, face if isinstance(face, str | Path) else "the photo")
+            except FaceQueryError as error:
+                raise SearchError(str(error)) from None
+            faces_in_photo = found.faces_in_photo
+            notes += [found.note] if found.note else []
+            where = build_filter(video_ids)
+            matches = scenes_with_face(self.stores, found.descriptor, self.link, where, threshold)
+        else:
+            try:
+                matches = scenes_with_person(self.stores, str(person), self.link)
+            except UnknownPersonError as error:
+                raise SearchError(str(error)) from None
+        if video_ids:
+            allowed = set(video_ids)
+            matches = {k: m for k, m in matches.items() if m.video_id in allowed}
+        return _Who(matches, notes, faces_in_photo)
+
+    def _faces_only(self, who: _Who, offset: int, limit: int) -> SearchResponse:
+        """The scenes where the face or person is seen, nearest first."""
+        rows = [
+            {"scene_id": scene_id, "video_id": m.video_id, "_score": round(1.0 - m.distance, 6)}
+            for scene_id, m in who.matches.items()
+        ]
+        hits = self._fuse({"face": rows}, "", "face", offset, limit, who)
+        return SearchResponse(hits, None, who.notes, "face", None, who.faces_in_photo)
 
     def _indexed_speech(self, table, text: str, where: str | None, wanted: int) -> list[dict]:
         """The best line per scene, of videos `indexed` now."""
@@ -294,7 +371,13 @@ class Searcher:
             fetch *= 4
 
     def _fuse(
-        self, rankings: dict[str, list[dict]], text: str, mode: str, offset: int, limit: int
+        self,
+        rankings: dict[str, list[dict]],
+        text: str,
+        mode: str,
+        offset: int,
+        limit: int,
+        who: _Who | None = None,
     ) -> list[SearchHit]:
         """One ranking of scenes: a single mode's as it is, two fused by reciprocal rank."""
         scores: dict[str, float] = {}
@@ -340,7 +423,8 @@ class Searcher:
             visual = by_mode.get("visual", {}).get(scene_id)
             said = by_mode.get("speech", {}).get(scene_id)
             speech = match_of(said, text) if said is not None else None
-            play_from = speech.start_s if speech is not None else start_s
+            seen = who.matches.get(scene_id) if who is not None else None
+            play_from = speech.start_s if speech else seen.time_s if seen else start_s
             hits.append(
                 SearchHit(
                     rank=rank,
@@ -355,9 +439,14 @@ class Searcher:
                     thumbnail_url=self.link(thumbnail_key),
                     video_url=source_url(self.link, self.stores.objects, video, play_from),
                     play_from_s=round(play_from, 3),
-                    matched=[name for name, row in (("visual", visual), ("speech", said)) if row],
+                    matched=[
+                        name
+                        for name, row in (("visual", visual), ("speech", said), ("face", seen))
+                        if row
+                    ],
                     visual_score=round(1.0 - float(visual["_distance"]), 6) if visual else None,
                     speech=speech,
+                    face=seen,
                 )
             )
         return hits

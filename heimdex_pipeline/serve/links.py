@@ -18,8 +18,9 @@ from heimdex_pipeline.stores.objects import (
 log = logging.getLogger(__name__)
 
 MEDIA_ROUTE = "/media/"
-# What the server hands out from a local store: pictures and the videos themselves, no more.
-SERVED_PREFIXES = ("thumbnails/", "inbox/", "incoming/")
+# What the server hands out from a local store: pictures (thumbnails, face crops) and the
+# videos themselves, no more.
+SERVED_PREFIXES = ("thumbnails/", "faces/", "inbox/", "incoming/")
 
 
 class MediaLinks:
@@ -47,5 +48,5 @@ def servable_key(key: str) -> str:
     """The key if this server may hand it out, else InvalidKeyError."""
     validate_key(key)
     if not key.startswith(SERVED_PREFIXES):
-        raise InvalidKeyError(key, "not a thumbnail or a video")
+        raise InvalidKeyError(key, "not a thumbnail, a face crop or a video")
     return key

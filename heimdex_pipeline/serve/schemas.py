@@ -24,7 +24,12 @@ class ModelInfo(BaseModel):
 
 
 class SearchAnswer(BaseModel):
-    mode: Literal["visual", "speech", "hybrid"]
+    mode: Literal["visual", "speech", "hybrid", "face"] = Field(
+        description="`face`: a face photo or a person alone, nearest face first"
+    )
+    faces_in_photo: int | None = Field(
+        None, description="how many faces the photo shows, when searched by one (the largest)"
+    )
     model: ModelInfo | None = Field(description="the CLIP model, when the pictures were searched")
     speech_model: str | None = Field(description="the speech model, when transcripts were searched")
     random_weights: bool = Field(description="true when the model's weights are random")

@@ -10,7 +10,7 @@ from heimdex_pipeline.catalog.video_ids import file_name_of
 if TYPE_CHECKING:
     from heimdex_pipeline.stores.objects import ObjectStore
 
-DERIVED_PREFIXES = ("sidecars", "thumbnails", "frames", "embeddings", "transcripts")
+DERIVED_PREFIXES = ("sidecars", "thumbnails", "frames", "embeddings", "transcripts", "faces")
 
 # Drop videos here (in the object store) and the inbox sensor indexes them.
 INCOMING_PREFIX = "incoming/"
@@ -70,6 +70,15 @@ def vectors_key(video_id: str) -> str:
 def transcript_key(video_id: str, model_id: str) -> str:
     """The transcript of a video by one speech model: status, figures and lines by scene."""
     return f"transcripts/{video_id}/{model_id}.json"
+
+
+def faces_prefix(video_id: str) -> str:
+    return f"faces/{video_id}/"
+
+
+def face_crop_key(video_id: str, face_id: str) -> str:
+    """A face's crop (WebP), shown on the people and video pages."""
+    return f"{faces_prefix(video_id)}{face_id}.webp"
 
 
 def derived_prefixes(video_id: str) -> list[str]:

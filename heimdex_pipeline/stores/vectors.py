@@ -101,11 +101,12 @@ class VectorStore:
         return self.db.create_table(name, schema=scenes_schema(dim), exist_ok=True)
 
     def delete_video(self, video_id: str) -> int:
-        """Remove a video's rows from every model's table (scenes and transcripts); the number
-        of rows removed."""
+        """Remove a video's rows from every model's table (scenes, transcripts and faces); the
+        number of rows removed."""
+        from heimdex_pipeline.stores.faces import delete_video_faces
         from heimdex_pipeline.stores.transcripts import delete_video_lines
 
-        removed = delete_video_lines(self, video_id)
+        removed = delete_video_lines(self, video_id) + delete_video_faces(self, video_id)
         for name in self.scenes_tables():
             table = self.db.open_table(name)
             where = f"video_id = {quote(video_id)}"

@@ -1,4 +1,4 @@
-"""`heimdex search`: scenes by text or by an example image."""
+"""`heimdex search`: scenes by text, by an example image, by a face photo or a person."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
         min_duration_s=args.min_duration,
         max_duration_s=args.max_duration,
         mode=args.mode,
+        face=args.face,
+        person=args.person,
+        face_distance=args.face_distance or settings.face_match_distance,
     )
     console.show(response, args.json, console.print_hits)
     return 0
@@ -44,6 +47,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         default="hybrid",
         help="what to match: the pictures (CLIP), what is said (transcripts), or both fused "
         "(default)",
+    )
+    search.add_argument("--face", metavar="PHOTO", help="only scenes where this face is seen")
+    search.add_argument("--person", metavar="ID_OR_NAME", help="only scenes with this person")
+    search.add_argument(
+        "--face-distance",
+        type=float,
+        help="how near a face must be to the photo's (Euclidean; default "
+        "HEIMDEX_FACE_MATCH_DISTANCE, 0.6)",
     )
     search.add_argument("--json", action="store_true")
     search.set_defaults(run=run_search)

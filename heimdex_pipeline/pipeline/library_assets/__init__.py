@@ -7,9 +7,10 @@ from heimdex_pipeline.pipeline.library_assets.library_stats import (
     library_stats,
     vector_rows_match_catalog,
 )
+from heimdex_pipeline.pipeline.library_assets.people import every_face_has_one_person, people
 
-LIBRARY_ASSETS = [library_stats]
-LIBRARY_CHECKS = [vector_rows_match_catalog]
+LIBRARY_ASSETS = [library_stats, people]
+LIBRARY_CHECKS = [vector_rows_match_catalog, every_face_has_one_person]
 
 # Evaluates the library assets' automation conditions (Dagster would otherwise add a default
 # sensor, stopped until someone turns it on).

@@ -12,6 +12,7 @@ import dagster as dg
 from heimdex_pipeline.pipeline.resources.asr import AsrResource
 from heimdex_pipeline.pipeline.resources.catalog import CatalogResource
 from heimdex_pipeline.pipeline.resources.clip import ClipResource
+from heimdex_pipeline.pipeline.resources.faces import FacesResource
 from heimdex_pipeline.pipeline.resources.objects import ObjectStoreResource
 from heimdex_pipeline.pipeline.resources.pipeline import PipelineResource
 from heimdex_pipeline.pipeline.resources.s3 import S3Resource
@@ -23,6 +24,7 @@ __all__ = [
     "AsrResource",
     "CatalogResource",
     "ClipResource",
+    "FacesResource",
     "ObjectStoreResource",
     "PipelineResource",
     "S3Resource",
@@ -66,6 +68,12 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "clip": ClipResource(model=settings.clip_model, pretrained=settings.clip_pretrained),
         "asr": AsrResource(model=settings.asr_model, language=settings.asr_language or ""),
+        "faces": FacesResource(
+            enabled=settings.faces,
+            min_size_px=settings.faces_min_px,
+            upsample=settings.faces_upsample,
+            frames_per_scene=settings.faces_frames_per_scene,
+        ),
         "pipeline": PipelineResource(
             max_scene_s=settings.max_scene_s,
             shot_detector=settings.shot_detector,

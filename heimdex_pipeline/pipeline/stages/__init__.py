@@ -8,6 +8,7 @@ import dagster as dg
 
 from heimdex_pipeline.pipeline.stages.base import Stage
 from heimdex_pipeline.pipeline.stages.embeddings import EMBEDDINGS
+from heimdex_pipeline.pipeline.stages.faces import FACES
 from heimdex_pipeline.pipeline.stages.graph import build_chain
 from heimdex_pipeline.pipeline.stages.raw_videos import RAW_VIDEOS
 from heimdex_pipeline.pipeline.stages.scenes import SCENES
@@ -15,7 +16,15 @@ from heimdex_pipeline.pipeline.stages.search_index import SEARCH_INDEX
 from heimdex_pipeline.pipeline.stages.thumbnails import THUMBNAILS
 from heimdex_pipeline.pipeline.stages.transcripts import TRANSCRIPTS
 
-STAGES: list[Stage] = [RAW_VIDEOS, SCENES, THUMBNAILS, EMBEDDINGS, SEARCH_INDEX, TRANSCRIPTS]
+STAGES: list[Stage] = [
+    RAW_VIDEOS,
+    SCENES,
+    THUMBNAILS,
+    EMBEDDINGS,
+    SEARCH_INDEX,
+    TRANSCRIPTS,
+    FACES,
+]
 ASSET_NAMES = [stage.asset for stage in STAGES]
 
 

@@ -12,7 +12,12 @@ import dagster as dg
 
 from heimdex_pipeline.media.frames import SampleSettings
 from heimdex_pipeline.pipeline.checks import Check, checks_of
-from heimdex_pipeline.pipeline.resources import AsrResource, ClipResource, PipelineResource
+from heimdex_pipeline.pipeline.resources import (
+    AsrResource,
+    ClipResource,
+    FacesResource,
+    PipelineResource,
+)
 from heimdex_pipeline.stores import Stores
 
 T = TypeVar("T")
@@ -32,14 +37,15 @@ Outcome = StageResult | Exception
 
 @dataclass
 class StageContext:
-    """What a stage's work may use: the stores, the knobs, CLIP or Whisper (if it asked for
-    them), the log."""
+    """What a stage's work may use: the stores, the knobs, CLIP, Whisper or the face models
+    (if it asked for them), the log."""
 
     stores: Stores
     pipeline: PipelineResource
     log: dg.DagsterLogManager
     clip: ClipResource | None = None
     asr: AsrResource | None = None
+    faces: FacesResource | None = None
 
     @property
     def sampling(self) -> SampleSettings:

@@ -109,6 +109,9 @@ class StageRun:
             asr=getattr(self.context.resources, "asr", None)
             if "asr" in self.stage.resources
             else None,
+            faces=getattr(self.context.resources, "faces", None)
+            if "faces" in self.stage.resources
+            else None,
         )
 
     @property

@@ -33,10 +33,21 @@ def search_text(
         Literal["visual", "speech", "hybrid"],
         Query(description="the pictures (CLIP), what is said (transcripts), or both fused"),
     ] = "hybrid",
+    person: Annotated[
+        str | None,
+        Query(
+            min_length=1, max_length=256, description="only scenes with this person (id or name)"
+        ),
+    ] = None,
 ) -> dict:
     """Scenes that best match a text, best first, of videos indexed now; each hit says why it
-    matched (`visual_score`, `speech`) and where to play it from (`play_from_s`)."""
-    return service.searcher.search(text=q, mode=mode, **args).as_dict()
+    matched (`visual_score`, `speech`, `face`) and where to play it from (`play_from_s`)."""
+    try:
+        return service.searcher.search(text=q, mode=mode, person=person, **args).as_dict()
+    except SearchError as error:
+        if isinstance(error, NoSearchIndexError) or person is None:
+            raise
+        raise HTTPException(400, str(error)) from None
 
 
 @router.post(

@@ -1,4 +1,4 @@
-// The little the pages need: search (text or a dropped image), playback from a scene, upload.
+// The little the pages need: search (text, a dropped image or face), playback, upload, renaming people.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
@@ -44,6 +44,13 @@ function show(result, label) {
       });
       said.append("”");
     }
+    if (hit.face) {  // who is seen, and when (text nodes only)
+      const who = card.querySelector(".who");
+      who.hidden = false;
+      if (hit.face.crop_url) who.append(Object.assign(document.createElement("img"), { src: hit.face.crop_url, alt: "" }));
+      const name = hit.face.person_name || (hit.face.person_id ? `Person ${hit.face.person_id}` : "a face");
+      who.append(`${name} at ${time(hit.face.time_s)} · distance ${hit.face.distance.toFixed(3)}`);
+    }
     grid.append(card);
   }
 }
@@ -69,6 +76,45 @@ function searchImage(file) {
   run(fetch("/api/search/image?limit=24", { method: "POST", body: form }), `the picture “${file.name}”`);
 }
 
+function searchFace(file) {
+  const q = $("#q").value.trim();
+  const preview = $("#query-image");
+  preview.src = URL.createObjectURL(file);
+  preview.hidden = false;
+  const form = new FormData();
+  form.append("photo", file);
+  if (q) form.append("q", q);
+  const label = q ? `“${q}” with the face in “${file.name}”` : `the face in “${file.name}”`;
+  run(fetch("/api/search/face?limit=24", { method: "POST", body: form }), label);
+}
+
+function setUpDrop(zone, input, handle) {
+  input.addEventListener("change", (event) => event.target.files[0] && handle(event.target.files[0]));
+  for (const name of ["dragenter", "dragover"]) zone.addEventListener(name, (e) => { e.preventDefault(); zone.classList.add("over"); });
+  for (const name of ["dragleave", "drop"]) zone.addEventListener(name, () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const file = event.dataTransfer.files[0];
+    if (file) handle(file);
+  });
+}
+
+function setUpRename() {
+  for (const form of document.querySelectorAll("form.rename")) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const name = form.elements.name.value.trim();
+      if (!name) return;
+      form.classList.remove("saved");
+      const response = await fetch(`/api/people/${form.dataset.person}/name`, {
+        method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name }),
+      });
+      if (response.ok) form.classList.add("saved");
+      else form.elements.name.setCustomValidity((await response.json().catch(() => ({}))).detail || "not saved");
+    });
+  }
+}
+
 function setUpSearch() {
   const form = $("#search");
   if (!form) return;
@@ -81,15 +127,8 @@ function setUpSearch() {
     history.replaceState(null, "", `/?q=${encodeURIComponent(q)}&mode=${mode}`);
     run(fetch(`/api/search?limit=24&mode=${mode}&q=${encodeURIComponent(q)}`), `“${q}”`);
   });
-  const drop = $("#drop");
-  $("#image").addEventListener("change", (event) => event.target.files[0] && searchImage(event.target.files[0]));
-  for (const name of ["dragenter", "dragover"]) drop.addEventListener(name, (e) => { e.preventDefault(); drop.classList.add("over"); });
-  for (const name of ["dragleave", "drop"]) drop.addEventListener(name, () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (event) => {
-    event.preventDefault();
-    const file = event.dataTransfer.files[0];
-    if (file) searchImage(file);
-  });
+  setUpDrop($("#drop"), $("#image"), searchImage);
+  if ($("#drop-face")) setUpDrop($("#drop-face"), $("#face"), searchFace);
   const params = new URLSearchParams(location.search);
   if (params.get("mode") && $("#mode")) $("#mode").value = params.get("mode");
   const q = params.get("q");
@@ -157,4 +196,4 @@ function setUpRefresh() {
   if (grid) setTimeout(() => location.reload(), 5000);  // states are changing: keep them fresh
 }
 
-document.addEventListener("DOMContentLoaded", () => { setUpSearch(); setUpPlayer(); setUpUpload(); setUpRefresh(); });
+document.addEventListener("DOMContentLoaded", () => { setUpSearch(); setUpPlayer(); setUpUpload(); setUpRefresh(); setUpRename(); });
