@@ -70,28 +70,30 @@ def people_of_model(session: Session, model_id: str) -> list[Person]:
 
 
 def recount(session: Session, person_ids: Iterable[int]) -> list[int]:
-    """Recompute these people's faces, videos, centre and cover from their faces; a person
-    left with no face is removed. The ids removed."""
-    removed = []
-    for person_id in sorted(set(person_ids)):
-        person = session.get(Person, person_id)
-        if person is None:
-            continue
-        faces = list(
-            session.execute(
-                select(Face.id, Face.video_id, Face.descriptor, Face.w, Face.h).where(
-                    Face.person_id == person_id
-                )
+    """Recompute these people's faces, videos, centre and cover from their faces (a few
+    queries per 500 people); a person left with no face is removed. The ids removed."""
+    removed: list[int] = []
+    ids = sorted(set(person_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        faces: dict[int, list] = {}
+        for row in session.execute(
+            select(Face.person_id, Face.id, Face.video_id, Face.descriptor, Face.w, Face.h).where(
+                Face.person_id.in_(chunk)
             )
-        )
-        if not faces:
-            session.delete(person)
-            removed.append(person_id)
-            continue
-        person.face_count = len(faces)
-        person.video_count = len({face.video_id for face in faces})
-        person.centre = as_blob(np.stack([as_vector(face.descriptor) for face in faces]).mean(0))
-        person.cover_face_id = max(faces, key=lambda face: (face.w * face.h, face.id)).id
+        ):
+            faces.setdefault(row.person_id, []).append(row)
+        for person in session.scalars(select(Person).where(Person.id.in_(chunk))):
+            mine = faces.get(person.id)
+            if not mine:
+                session.delete(person)
+                removed.append(person.id)
+                continue
+            person.face_count = len(mine)
+            person.video_count = len({face.video_id for face in mine})
+            vectors = np.stack([as_vector(face.descriptor) for face in mine])
+            person.centre = as_blob(vectors.mean(0))
+            person.cover_face_id = max(mine, key=lambda face: (face.w * face.h, face.id)).id
     session.flush()
     return removed
 
