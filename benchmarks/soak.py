@@ -210,6 +210,7 @@ def soak(
     while_up: Callable[[int, dg.DagsterInstance], None] | None = None,
     timeout_s: float = 3600,
     workdir: Path | None = None,
+    sensor_interval_s: int = 30,
 ) -> SoakResult:
     import dagster as dg
     from moto.server import ThreadedMotoServer
@@ -255,6 +256,7 @@ def soak(
                 HEIMDEX_RUN_BATCH_SIZE=str(batch_size),
                 HEIMDEX_STEP_RETRIES=str(step_retries),
                 HEIMDEX_STEP_RETRY_DELAY_S="2",
+                HEIMDEX_SENSOR_INTERVAL_S=str(sensor_interval_s),
                 **instance_pg,
             )
             # The instance's dagster.yaml reads them: this process has them for the soak only.

@@ -120,6 +120,7 @@ class Settings:
     serve: ServeSettings
     asr_model: str = "tiny.en"  # a faster-whisper name, a CTranslate2 folder, or `off`
     asr_language: str | None = None  # None: detect
+    sensor_interval_s: int = 30  # how often the inbox and the run sensors look
     faces: bool = True  # HEIMDEX_FACES
     faces_min_px: int = 32
     faces_upsample: int = 1
@@ -235,6 +236,10 @@ class Environment(BaseSettings):
     step_retry_delay_s: NonNegative = _var("HEIMDEX_STEP_RETRY_DELAY_S", default=5.0)
     outage_reruns: NonNegativeInt = _var("HEIMDEX_OUTAGE_RERUNS", default=2)
     outage_wait_s: NonNegative = _var("HEIMDEX_OUTAGE_WAIT_S", default=300.0)
+    # Dagster's sensor daemon goes round every 5 s: a shorter interval would not be kept
+    sensor_interval_s: Annotated[int, Field(ge=5, le=3600)] = _var(
+        "HEIMDEX_SENSOR_INTERVAL_S", default=30
+    )
     serve_host: str = _var("HEIMDEX_SERVE_HOST", default="127.0.0.1")
     serve_port: Annotated[int, Field(gt=0, lt=65536)] = _var("HEIMDEX_SERVE_PORT", default=8080)
     api_token: SecretStr | None = _var("HEIMDEX_API_TOKEN", default=None)
@@ -356,6 +361,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         serve=serve,
         asr_model=read.asr_model,
         asr_language=None if read.asr_language in (None, "auto") else read.asr_language,
+        sensor_interval_s=read.sensor_interval_s,
         faces=read.faces == "on",
         faces_min_px=read.faces_min_px,
         faces_upsample=read.faces_upsample,

@@ -21,6 +21,9 @@ from heimdex_pipeline_tests.conftest import chromium_page
 pytestmark = pytest.mark.slow
 
 GOOD, BAD = 12, 3
+# The sensors look every 5 s, not 30: the same ticks, sooner (more of them, so more chances to
+# take a file twice)
+SENSOR_INTERVAL_S = 5
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
@@ -37,6 +40,7 @@ def soaked(tiny_clip):
         strike_at_step="video_chain.scenes",
         step_retries=0,
         timeout_s=900,
+        sensor_interval_s=SENSOR_INTERVAL_S,
     )
 
 
@@ -77,6 +81,7 @@ def s3_outage(tiny_clip):
         step_retries=0,
         s3_outage_s=15,
         timeout_s=900,
+        sensor_interval_s=SENSOR_INTERVAL_S,
         while_up=lambda port, instance: seen.update(look_at_the_reruns(port, instance)),
     )
     return result, seen

@@ -20,8 +20,8 @@ from heimdex_pipeline.pipeline.library_assets import (
 )
 from heimdex_pipeline.pipeline.resources import build_resources
 from heimdex_pipeline.pipeline.sensors.failed_runs import (
+    build_canceled_runs_sensor,
     build_failed_runs_sensor,
-    canceled_runs_fail_their_videos,
 )
 from heimdex_pipeline.pipeline.sensors.inbox import build_inbox_sensor
 from heimdex_pipeline.pipeline.stages import video_chain
@@ -43,9 +43,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=[index_video_job, reembed_videos_job, refresh_people_job, maintain_search_index],
         schedules=[nightly_index_maintenance],
         sensors=[
-            build_inbox_sensor(settings.run_batch_size),
-            build_failed_runs_sensor(settings.outage_reruns),
-            canceled_runs_fail_their_videos,
+            build_inbox_sensor(settings.run_batch_size, settings.sensor_interval_s),
+            build_failed_runs_sensor(settings.outage_reruns, settings.sensor_interval_s),
+            build_canceled_runs_sensor(settings.sensor_interval_s),
             library_refresh_sensor,
         ],
         resources=resources,

@@ -84,13 +84,14 @@ def will_be_retried(run: dg.DagsterRun) -> bool:
     return run.tags.get(WILL_RETRY_TAG, "").lower() == "true"
 
 
-def build_failed_runs_sensor(outage_reruns: int) -> dg.SensorDefinition:
+def build_failed_runs_sensor(outage_reruns: int, interval_s: int = 30) -> dg.SensorDefinition:
     """The failed-runs sensor: a failed run's unfinished videos are marked failed, and the
     videos an outage failed run again, at most `outage_reruns` times (`outage_reruns.py`); a run
-    Dagster will retry is left to the retry."""
+    Dagster will retry is left to the retry. It looks every `interval_s` seconds."""
 
     @dg.run_failure_sensor(
         name="failed_runs_fail_their_videos",
+        minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         request_job=index_video_job,
         description="A failed run's videos that never finished (a lost worker, a crash, a "
@@ -141,19 +142,26 @@ def build_failed_runs_sensor(outage_reruns: int) -> dg.SensorDefinition:
     return failed_runs_fail_their_videos
 
 
-@dg.run_status_sensor(
-    name="canceled_runs_fail_their_videos",
-    run_status=dg.DagsterRunStatus.CANCELED,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="A canceled run's videos that never finished are marked failed.",
-)
-def canceled_runs_fail_their_videos(
-    context: dg.RunStatusSensorContext,
-    catalog: CatalogResource,
-    objects: ObjectStoreResource,
-    vectors: VectorStoreResource,
-) -> None:
-    stores = stores_from(catalog, objects, vectors)
-    mark_unfinished_videos_failed(
-        context.instance, stores, context.dagster_run, "was canceled", "canceled"
+def build_canceled_runs_sensor(interval_s: int = 30) -> dg.SensorDefinition:
+    """The canceled-runs sensor: a canceled run's unfinished videos are marked failed. It looks
+    every `interval_s` seconds."""
+
+    @dg.run_status_sensor(
+        name="canceled_runs_fail_their_videos",
+        run_status=dg.DagsterRunStatus.CANCELED,
+        minimum_interval_seconds=interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="A canceled run's videos that never finished are marked failed.",
     )
+    def canceled_runs_fail_their_videos(
+        context: dg.RunStatusSensorContext,
+        catalog: CatalogResource,
+        objects: ObjectStoreResource,
+        vectors: VectorStoreResource,
+    ) -> None:
+        stores = stores_from(catalog, objects, vectors)
+        mark_unfinished_videos_failed(
+            context.instance, stores, context.dagster_run, "was canceled", "canceled"
+        )
+
+    return canceled_runs_fail_their_videos

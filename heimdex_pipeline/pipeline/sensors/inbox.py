@@ -154,13 +154,14 @@ def _run_requests(
     return [v for v, _ in new], by_video
 
 
-def build_inbox_sensor(batch_size: int) -> dg.SensorDefinition:
-    """The inbox sensor, starting at most `batch_size` new videos per run."""
+def build_inbox_sensor(batch_size: int, interval_s: int = 30) -> dg.SensorDefinition:
+    """The inbox sensor, starting at most `batch_size` new videos per run, every `interval_s`
+    seconds."""
 
     @dg.sensor(
         name="inbox_sensor",
         job_name=INDEX_JOB,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Reads {KEYS_PER_TICK} keys of `{INCOMING_PREFIX}` a tick (wrapping around): "
         f"new videos are registered and indexed, {batch_size} to a run; changed ones are "
