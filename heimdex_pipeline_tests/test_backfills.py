@@ -1,7 +1,9 @@
 """Backfills and a canceled run as an operator makes them: launched in `dagster dev` (over
 GraphQL, as the UI does), run by its daemon, on videos `heimdex index` registered.
 
-One `dagster dev` for the module; each test works on videos of its own."""
+One `dagster dev` for the module, and its three backfills launched at once (as an operator may:
+the daemon takes them in the same go-rounds); each test works on videos of its own and reads its
+own backfill."""
 
 from __future__ import annotations
 
@@ -78,8 +80,13 @@ def dev(sample_videos, tmp_path_factory, tiny_clip):
     new_weights = home / "new-weights.pt"
     torch.save(open_clip.create_model(Path(tiny_clip[0]).stem).state_dict(), new_weights)
     new = load_settings({**base, "HEIMDEX_CLIP_PRETRAINED": str(new_weights)})
-    env = heimdex_env(home, **base, HEIMDEX_CLIP_PRETRAINED=str(new_weights),
-                      HEIMDEX_RUN_BATCH_SIZE="2")  # fmt: skip
+    env = heimdex_env(
+        home,
+        **base,
+        HEIMDEX_CLIP_PRETRAINED=str(new_weights),
+        HEIMDEX_RUN_BATCH_SIZE="2",
+        HEIMDEX_SENSOR_INTERVAL_S="5",  # the canceled-runs sensor looks sooner
+    )
     with dagster_dev(env, home / "dagster-dev.log") as server:
         instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
         yield server.port, instance, new, ids
@@ -125,39 +132,25 @@ def states(settings, *video_ids: str) -> dict[str, tuple[str, str | None]]:
     return {v: (rows[v].state.value, rows[v].error_text) for v in video_ids}
 
 
-def test_a_backfill_with_a_bad_video_completes_with_failures(dev):
+@pytest.fixture(scope="module")
+def launched(dev) -> dict[str, str]:
+    """The three backfills, launched together, and the weights search served before them."""
     port, instance, settings, ids = dev
-    record, runs = settled(instance, backfill(port, instance, "index_video",
-                                              [ids["good"], ids["bad"]]))  # fmt: skip
-    assert record.status is BulkActionStatus.COMPLETED_FAILED, record.status
-    assert sorted(v for run in runs for v in run_videos(instance, run)) == sorted(
-        [ids["good"], ids["bad"]]
-    )
-    found = states(settings, ids["good"], ids["bad"])
-    assert found[ids["good"]] == ("indexed", None)
-    assert found[ids["bad"]][0] == "failed" and "notes.mp4" in found[ids["bad"]][1]
+    searcher = Searcher(stores_of(settings), (settings.clip_model, settings.clip_pretrained))
+    return {
+        "served_before": searcher.active().pretrained,
+        "canceled": backfill(port, instance, "index_video", [ids["long"]]),
+        "with_a_bad_video": backfill(port, instance, "index_video", [ids["good"], ids["bad"]]),
+        "reembed": backfill(port, instance, "reembed_videos", [ids["realshort"], ids["counter"]]),
+    }
 
 
-def test_a_reembed_videos_backfill_moves_search_to_the_new_model(dev):
-    port, instance, settings, ids = dev
-    videos = [ids["realshort"], ids["counter"]]
-    stores = stores_of(settings)
-    searcher = Searcher(stores, (settings.clip_model, settings.clip_pretrained))
-    assert searcher.active().pretrained != settings.clip_pretrained  # the old one serves
-    record, runs = settled(instance, backfill(port, instance, "reembed_videos", videos))
-    assert record.status is BulkActionStatus.COMPLETED_SUCCESS, record.status
-    assert {r.job_name for r in runs} == {"reembed_videos"}
-    assert searcher.active().pretrained == settings.clip_pretrained
-    hits = searcher.search(text="anything", limit=50, video_ids=videos).hits
-    assert {hit.video_id for hit in hits} == set(videos)
-    assert states(settings, *videos) == {v: ("indexed", None) for v in videos}
-
-
-def test_a_canceled_run_fails_its_unfinished_videos(dev):
+def test_a_canceled_run_fails_its_unfinished_videos(dev, launched):
     """Terminated from the UI while it runs: the `canceled_runs_fail_their_videos` sensor marks
-    the video failed, saying so (it would otherwise wait as `uploading` for ever)."""
+    the video failed, saying so (it would otherwise wait as `uploading` for ever). First, while
+    its run still runs."""
     port, instance, settings, ids = dev
-    backfill_id = backfill(port, instance, "index_video", [ids["long"]])
+    backfill_id = launched["canceled"]
     deadline = time.monotonic() + 300
     while True:
         runs = instance.get_runs(filters=dg.RunsFilter.for_backfill(backfill_id))
@@ -178,3 +171,29 @@ def test_a_canceled_run_fails_its_unfinished_videos(dev):
     assert instance.get_run_by_id(run.run_id).status is dg.DagsterRunStatus.CANCELED
     (_, error) = states(settings, ids["long"])[ids["long"]]
     assert f"run {run.run_id[:8]} was canceled" in error, error
+
+
+def test_a_backfill_with_a_bad_video_completes_with_failures(dev, launched):
+    _, instance, settings, ids = dev
+    record, runs = settled(instance, launched["with_a_bad_video"])
+    assert record.status is BulkActionStatus.COMPLETED_FAILED, record.status
+    assert sorted(v for run in runs for v in run_videos(instance, run)) == sorted(
+        [ids["good"], ids["bad"]]
+    )
+    found = states(settings, ids["good"], ids["bad"])
+    assert found[ids["good"]] == ("indexed", None)
+    assert found[ids["bad"]][0] == "failed" and "notes.mp4" in found[ids["bad"]][1]
+
+
+def test_a_reembed_videos_backfill_moves_search_to_the_new_model(dev, launched):
+    _, instance, settings, ids = dev
+    videos = [ids["realshort"], ids["counter"]]
+    assert launched["served_before"] != settings.clip_pretrained  # the old one served
+    record, runs = settled(instance, launched["reembed"])
+    searcher = Searcher(stores_of(settings), (settings.clip_model, settings.clip_pretrained))
+    assert record.status is BulkActionStatus.COMPLETED_SUCCESS, record.status
+    assert {r.job_name for r in runs} == {"reembed_videos"}
+    assert searcher.active().pretrained == settings.clip_pretrained
+    hits = searcher.search(text="anything", limit=50, video_ids=videos).hits
+    assert {hit.video_id for hit in hits} == set(videos)
+    assert states(settings, *videos) == {v: ("indexed", None) for v in videos}
