@@ -1,11 +1,12 @@
 """The pages of `heimdex serve` in Chromium, attacked as a browser is: videos whose titles are
-markup (one from a file's name, one from an upload's name) on every page that shows a title,
-and another site's forms posting to the server while its user is signed in. Screenshots go to
-artifacts/."""
+markup (one from a file's name, one from an upload's name) and a person named with markup, on
+every page that shows a title or a name, and another site's forms posting to the server while
+its user is signed in. Screenshots go to artifacts/."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from heimdex_pipeline.cli.demo import frame_at
 from heimdex_pipeline.pipeline.local_runs import index_paths
 from heimdex_pipeline.serve.app import create_app
 from heimdex_pipeline.settings import load_settings
@@ -29,27 +31,32 @@ IMG = '<img src=x onerror="window.__xss=1">'
 SCRIPT = "<script>window.__xss=2</script>"
 BROKEN = '<img src=x onerror="window.__xss=3">'  # a file that fails: its name in the error
 NEXT = '/videos?from="><script>window.__xss=4</script>'  # the sign-in page's hidden field
+PERSON = '"><img src=x onerror="window.__xss=5">'  # a name typed on the people page
+FACES = "carphone_pristine.mp4"  # one person seen, in a clip of 4 s
 
 
 @pytest.fixture(scope="module")
 def hostile_library(sample_videos, tmp_path_factory, tiny_clip):
     """Three videos with markup for titles: one named so on disk and indexed, one uploaded
-    under such a name (POST /api/videos keeps the name as the title) and indexed, one that
-    fails (its error names the file). A token is set, so the pages need the sign-in cookie."""
+    under such a name (POST /api/videos keeps the name as the title) and indexed, both of the
+    same person, and one that fails (its error names the file). A token is set, so the pages
+    need the sign-in cookie; speech is off (no page here shows words)."""
     home = tmp_path_factory.mktemp("hostile")
     env = {
         "HEIMDEX_HOME": str(home / "home"),
         "HEIMDEX_CLIP_MODEL": tiny_clip[0],
         "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
         "HEIMDEX_API_TOKEN": TOKEN,
+        "HEIMDEX_ASR_MODEL": os.environ["HEIMDEX_ASR_MODEL"],
+        "HEIMDEX_FACES": "on",
     }
     settings = load_settings(env)
     stores_of(settings)
     named = home / f"{IMG}.mp4"
-    shutil.copy(sample_videos / "realshort.mp4", named)
+    shutil.copy(sample_videos / FACES, named)
     broken = home / f"{BROKEN}.mp4"
     broken.write_bytes(b"this is not a video\n" * 100)
-    clip = (f"{SCRIPT}.mp4", (sample_videos / "realshort.mp4").read_bytes())
+    clip = (f"{SCRIPT}.mp4", (sample_videos / FACES).read_bytes())
     answer = TestClient(create_app(settings)).post(
         "/api/videos", files={"file": clip}, headers={"Authorization": f"Bearer {TOKEN}"}
     )
@@ -108,10 +115,14 @@ def watched(browser_page) -> Watched:
     return Watched(browser_page)
 
 
-def test_markup_in_titles_is_shown_as_text_on_every_page(hostile_library, watched):
-    """The sign-in page, the search page with hits, the videos page, each video's page and the
-    upload page (its refusal names the file): each title reads as the literal text it is, and
-    nothing of it runs (no `window.__xss`, no dialog, no console error, no injected element)."""
+def test_markup_in_titles_and_names_is_shown_as_text_on_every_page(
+    hostile_library, watched, tmp_path
+):
+    """The sign-in page, the videos page, the people page (where the person is named) and the
+    person's page, the search page with hits (by text, then by a face), each video's page and
+    the upload page (its refusal names the file): each title and name reads as the literal text
+    it is, and nothing of it runs (no `window.__xss`, no dialog, no console error, no injected
+    element)."""
     from playwright.sync_api import expect
 
     base, titles = hostile_library
@@ -136,14 +147,40 @@ def test_markup_in_titles_is_shown_as_text_on_every_page(hostile_library, watche
     watched.nothing_ran("the videos page")
     watched.shot("videos")
 
+    page.goto(f"{base}/people")  # the person both videos show, named with markup here
+    person = page.locator(".card.person").first
+    person_id = person.get_attribute("data-person")
+    with page.expect_response(lambda r: r.request.method == "PUT") as renamed:
+        person.locator("input[name=name]").fill(PERSON)
+        person.locator("input[name=name]").press("Enter")
+    assert renamed.value.status == 200, renamed.value.text()
+    page.reload()
+    expect(page.locator(f".card.person[data-person='{person_id}'] input")).to_have_value(PERSON)
+    watched.nothing_ran("the people page")
+    watched.shot("people")
+
+    page.goto(f"{base}/people/{person_id}")
+    expect(page.locator("h1")).to_have_text(PERSON)
+    assert page.title() == f"{PERSON} · Heimdex"
+    indexed = {t: o for t, o in titles.items() if o.state == "indexed"}
+    assert set(page.locator(".hit .title").all_inner_texts()) == set(indexed)
+    watched.nothing_ran("the page of the person")
+    watched.shot("person")
+
     page.goto(f"{base}/?q={quote(IMG)}&mode=visual")  # the query is markup too
     expect(page.locator("#status")).to_contain_text(f"for “{IMG}”", timeout=30_000)
     hits = page.locator(".hit")
-    indexed = {t: o for t, o in titles.items() if o.state == "indexed"}
     expect(hits).to_have_count(min(24, sum(len(o.scenes) for o in indexed.values())))
     assert set(hits.locator(".title").all_inner_texts()) == set(indexed)
     watched.nothing_ran("the search page")
     watched.shot("search")
+
+    face = frame_at(Path(titles[f"{IMG}.mp4"].source), 2.0, tmp_path / "face.png")
+    page.set_input_files("#face", str(face))  # a hit by a face names its person
+    expect(hits.locator(".who").first).to_contain_text(PERSON, timeout=30_000)
+    assert set(hits.locator(".title").all_inner_texts()) == set(indexed)
+    watched.nothing_ran("the search page, by a face")
+    watched.shot("search-by-face")
 
     for number, (title, outcome) in enumerate(titles.items()):
         page.goto(f"{base}/videos/{outcome.video_id}")
@@ -153,6 +190,7 @@ def test_markup_in_titles_is_shown_as_text_on_every_page(hostile_library, watche
             expect(page.locator("p.error")).to_contain_text(title)
         else:
             expect(page.locator(".scene")).to_have_count(len(outcome.scenes))
+            expect(page.locator(".faces-of-video .face").first).to_contain_text(PERSON)
         watched.nothing_ran(f"the page of {title}")
         watched.shot(f"video-{number + 1}")
 
