@@ -236,19 +236,26 @@ def fast_tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(psycopg2, "connect", refuse("a PostgreSQL connection"))
 
 
+def suite_env(home: Path | str, tiny_clip: tuple[str, str], **extra: str) -> dict[str, str]:
+    """The settings a test indexes with, as a mapping: the tiny model, and speech and faces as
+    this process has them (off unless a test turns them on). A mapping is read alone, so one
+    without these would index with speech and faces on (their defaults)."""
+    return {
+        "HEIMDEX_HOME": str(home),
+        "HEIMDEX_CLIP_MODEL": tiny_clip[0],
+        "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
+        "HEIMDEX_ASR_MODEL": os.environ["HEIMDEX_ASR_MODEL"],
+        "HEIMDEX_FACES": os.environ["HEIMDEX_FACES"],
+        **extra,
+    }
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path, tiny_clip: tuple[str, str]):
     """Settings on embedded defaults under tmp_path, with the tiny model; overrides by name."""
 
     def build(**env: str) -> Settings:
-        base = {
-            "HEIMDEX_HOME": str(tmp_path / "home"),
-            "HEIMDEX_CLIP_MODEL": tiny_clip[0],
-            "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
-            "HEIMDEX_ASR_MODEL": os.environ["HEIMDEX_ASR_MODEL"],
-            "HEIMDEX_FACES": os.environ["HEIMDEX_FACES"],
-        }
-        return load_settings({**base, **env})
+        return load_settings(suite_env(tmp_path / "home", tiny_clip, **env))
 
     return build
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from heimdex_pipeline.pipeline.local_runs import index_paths
 from heimdex_pipeline.settings import load_settings
+from heimdex_pipeline_tests.conftest import suite_env
 
 pytestmark = pytest.mark.slow
 
@@ -71,13 +72,7 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def dagster_dev(tmp_path_factory, tiny_clip, sample_videos):
-    settings = load_settings(
-        {
-            "HEIMDEX_HOME": str(tmp_path_factory.mktemp("ui") / "home"),
-            "HEIMDEX_CLIP_MODEL": tiny_clip[0],
-            "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
-        }
-    )
+    settings = load_settings(suite_env(tmp_path_factory.mktemp("ui") / "home", tiny_clip))
     bad = Path(settings.home) / "broken clip.mp4"
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_text("not a video\n" * 50)

@@ -6,7 +6,6 @@ its user is signed in. Screenshots go to artifacts/."""
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -21,7 +20,13 @@ from heimdex_pipeline.cli.demo import frame_at
 from heimdex_pipeline.pipeline.local_runs import index_paths
 from heimdex_pipeline.serve.app import create_app
 from heimdex_pipeline.settings import load_settings
-from heimdex_pipeline_tests.conftest import free_port, served, stores_of, wait_for_model
+from heimdex_pipeline_tests.conftest import (
+    free_port,
+    served,
+    stores_of,
+    suite_env,
+    wait_for_model,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -42,14 +47,7 @@ def hostile_library(sample_videos, tmp_path_factory, tiny_clip):
     same person, and one that fails (its error names the file). A token is set, so the pages
     need the sign-in cookie; speech is off (no page here shows words)."""
     home = tmp_path_factory.mktemp("hostile")
-    env = {
-        "HEIMDEX_HOME": str(home / "home"),
-        "HEIMDEX_CLIP_MODEL": tiny_clip[0],
-        "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
-        "HEIMDEX_API_TOKEN": TOKEN,
-        "HEIMDEX_ASR_MODEL": os.environ["HEIMDEX_ASR_MODEL"],
-        "HEIMDEX_FACES": "on",
-    }
+    env = suite_env(home / "home", tiny_clip, HEIMDEX_API_TOKEN=TOKEN, HEIMDEX_FACES="on")
     settings = load_settings(env)
     stores_of(settings)
     named = home / f"{IMG}.mp4"

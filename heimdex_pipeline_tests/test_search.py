@@ -9,7 +9,7 @@ from heimdex_pipeline.cli.demo import frame_at
 from heimdex_pipeline.pipeline.local_runs import index_paths
 from heimdex_pipeline.search.listing import list_videos
 from heimdex_pipeline.search.searcher import Searcher, SearchError, build_filter
-from heimdex_pipeline_tests.conftest import stores_of
+from heimdex_pipeline_tests.conftest import stores_of, suite_env
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +26,7 @@ def library(sample_videos: Path, tmp_path_factory, tiny_clip):
     from heimdex_pipeline.settings import load_settings
 
     home = tmp_path_factory.mktemp("search-home")
-    settings = load_settings(
-        {
-            "HEIMDEX_HOME": str(home),
-            "HEIMDEX_CLIP_MODEL": tiny_clip[0],
-            "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
-        }
-    )
+    settings = load_settings(suite_env(home, tiny_clip))
     outcomes = index_paths([sample_videos / name for name in CLIPS], settings)
     assert all(o.state == "indexed" for o in outcomes), [o.error for o in outcomes]
     return settings, outcomes, Searcher(stores_of(settings)), home

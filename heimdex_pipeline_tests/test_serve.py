@@ -32,7 +32,13 @@ from heimdex_pipeline.serve.app import create_app
 from heimdex_pipeline.settings import S3Settings, load_settings
 from heimdex_pipeline.stores.objects.s3 import S3ObjectStore
 from heimdex_pipeline.stores.vectors import VectorStore
-from heimdex_pipeline_tests.conftest import free_port, served, stores_of, wait_for_model
+from heimdex_pipeline_tests.conftest import (
+    free_port,
+    served,
+    stores_of,
+    suite_env,
+    wait_for_model,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -55,11 +61,7 @@ def png(width: int, height: int, colour="teal") -> bytes:
 def library(sample_videos, tmp_path_factory, tiny_clip):
     """The sample clips indexed on embedded stores (a local folder: the app serves media)."""
     home = tmp_path_factory.mktemp("serve")
-    env = {
-        "HEIMDEX_HOME": str(home),
-        "HEIMDEX_CLIP_MODEL": tiny_clip[0],
-        "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
-    }
+    env = suite_env(home, tiny_clip)
     outcomes = index_paths([sample_videos / name for name in CLIPS], load_settings(env))
     assert all(o.state == "indexed" for o in outcomes)
     return env, {Path(o.source).name: o for o in outcomes}, home
