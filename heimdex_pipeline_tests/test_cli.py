@@ -280,7 +280,9 @@ def test_bad_search_input_is_one_clear_line(run_heimdex, sample_videos, tmp_path
         ("search", "x", "--limit", "5000"): "limit",
         ("search", "--image", str(bomb)): "pixels",
         ("search", "--image", str(fifo)): "not a regular file",
-        ("search", "x", "--image", str(bomb)): "one of them",
+        ("search", "x", "--image", str(bomb)): "not both",
+        ("search", "--face", str(bomb), "--person", "Ada"): "not both",
+        ("search",): "give a QUERY",
         ("search", "x", "--min-duration", "nan"): "finite",
     }
     for args, expected in cases.items():
