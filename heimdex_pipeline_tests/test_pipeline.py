@@ -17,7 +17,7 @@ from heimdex_pipeline.pipeline.definitions import build_definitions
 from heimdex_pipeline.pipeline.instance import dagster_instance
 from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG, index_paths
 from heimdex_pipeline.pipeline.tags import INDEX_JOB
-from heimdex_pipeline_tests.conftest import stores_of
+from heimdex_pipeline_tests.conftest import stores_of, suite_env
 from heimdex_pipeline_tests.media_files import copy_with_name, make_bad_inputs
 from heimdex_pipeline_tests.snapshots import snapshot
 
@@ -38,13 +38,8 @@ def indexed(sample_videos: Path, tmp_path_factory, tiny_clip):
     from heimdex_pipeline.settings import load_settings
 
     home = tmp_path_factory.mktemp("home")
-    settings = load_settings(
-        {
-            "HEIMDEX_HOME": str(home),
-            "HEIMDEX_CLIP_MODEL": tiny_clip[0],
-            "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
-        }
-    )
+    # speech on: every stage's checks, the transcripts' too
+    settings = load_settings(suite_env(home, tiny_clip, HEIMDEX_ASR_MODEL="tiny.en"))
     bad = make_bad_inputs(home / "bad", sample_videos / "big_buck_bunny_0_30.webm")
     inputs = [sample_videos / GOOD[0], *bad.values(), *(sample_videos / n for n in GOOD[1:])]
     outcomes = index_paths(inputs, settings)
