@@ -58,7 +58,17 @@ def test_heimdex_dev_on_an_empty_home_indexes_a_video_dropped_into_incoming(
         start_new_session=True,
     )
     try:
+        # the newcomer drops the video as soon as `heimdex dev` says where (before the UI is
+        # up: the sensor's first tick can take it, instead of the one 30 s later)
+        inbox = home / "objects" / "incoming"
         deadline = time.monotonic() + 120
+        while not inbox.is_dir():  # heimdex dev makes the inbox folder
+            assert process.poll() is None, process.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "heimdex dev made no inbox folder"
+            time.sleep(0.2)
+        staging = home / "upload.part"
+        shutil.copy(sample_videos / "realshort.mp4", staging)
+        staging.rename(inbox / "realshort.mp4")  # moved in whole, as the README says
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
@@ -67,11 +77,6 @@ def test_heimdex_dev_on_an_empty_home_indexes_a_video_dropped_into_incoming(
                 assert process.poll() is None, process.stderr.read().decode()[-3000:]
                 assert time.monotonic() < deadline, "heimdex dev did not start"
                 time.sleep(1)
-        inbox = home / "objects" / "incoming"
-        assert inbox.is_dir(), "heimdex dev makes the inbox folder"
-        staging = home / "upload.part"
-        shutil.copy(sample_videos / "realshort.mp4", staging)
-        staging.rename(inbox / "realshort.mp4")  # moved in whole, as the README says
         deadline = time.monotonic() + 240
         while states(home / "catalog.sqlite").get("realshort.mp4", ("",))[0] != "indexed":
             found = states(home / "catalog.sqlite")
