@@ -60,7 +60,7 @@ def dev(sample_videos, tmp_path_factory, tiny_clip):
 
     home = tmp_path_factory.mktemp("backfills")
     base = {"HEIMDEX_HOME": str(home), "HEIMDEX_CLIP_MODEL": tiny_clip[0],
-            "HEIMDEX_ASR_MODEL": "off"}  # fmt: skip
+            "HEIMDEX_ASR_MODEL": "off", "HEIMDEX_FACES": "off"}  # fmt: skip
     old = load_settings({**base, "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1]})
     indexed = index_paths([sample_videos / "realshort.mp4", sample_videos / "counter.mp4"], old)
     assert [o.state for o in indexed] == ["indexed", "indexed"]

@@ -20,7 +20,7 @@ from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG, index_paths
 from heimdex_pipeline.pipeline.sensors.failed_runs import mark_unfinished_videos_failed
 from heimdex_pipeline.pipeline.tags import INDEX_JOB
 from heimdex_pipeline.search.listing import list_videos
-from heimdex_pipeline_tests.conftest import stores_of
+from heimdex_pipeline_tests.conftest import stores_of, suite_env
 from heimdex_pipeline_tests.media_files import make_bad_inputs
 
 pytestmark = pytest.mark.slow
@@ -34,13 +34,7 @@ def batch_with_a_bad_video(sample_videos, tmp_path_factory, tiny_clip):
     from heimdex_pipeline.settings import load_settings
 
     home = tmp_path_factory.mktemp("batch")
-    settings = load_settings(
-        {
-            "HEIMDEX_HOME": str(home),
-            "HEIMDEX_CLIP_MODEL": tiny_clip[0],
-            "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
-        }
-    )
+    settings = load_settings(suite_env(home, tiny_clip))
     bad = make_bad_inputs(home / "bad", sample_videos / "big_buck_bunny_0_30.webm")["text"]
     inputs = [sample_videos / "bikes.mp4", bad, sample_videos / "realshort.mp4"]
     inputs.append(sample_videos / "counter.mp4")
