@@ -97,7 +97,7 @@ def test_the_failed_video_is_named_with_its_reason_in_the_run_and_the_catalog(
     ).records
     # every branch end of the graph concludes for the videos that reached it: both name it
     ends = {r.event_log_entry.dagster_event.step_key.split(".")[-1] for r in failures}
-    assert ends == {"search_index", "transcripts"}
+    assert ends == {"search_index", "transcripts", "faces"}
     for failure in failures:
         message = failure.event_log_entry.dagster_event.step_failure_data.error.message
         assert failed.video_id in message and "notes.mp4" in message
