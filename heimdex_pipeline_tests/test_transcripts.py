@@ -42,7 +42,7 @@ from heimdex_pipeline.stores.transcripts import (
     transcripts_schema,
     transcripts_table,
 )
-from heimdex_pipeline_tests.conftest import chromium_page, stores_of
+from heimdex_pipeline_tests.conftest import chromium_page, stores_of, suite_env
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 PURPLE = "bring the purple umbrella tomorrow"
@@ -206,12 +206,7 @@ def _clips(folder: Path, sample_videos: Path) -> dict[str, Path]:
 def spoken_library(sample_videos, tmp_path_factory, tiny_clip):
     folder = tmp_path_factory.mktemp("spoken")
     clips = _clips(folder, sample_videos)
-    env = {
-        "HEIMDEX_HOME": str(folder / "home"),
-        "HEIMDEX_CLIP_MODEL": tiny_clip[0],
-        "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
-        "HEIMDEX_ASR_MODEL": "tiny.en",
-    }
+    env = suite_env(folder / "home", tiny_clip, HEIMDEX_ASR_MODEL="tiny.en")
     outcomes = {
         Path(o.source).name: o for o in index_paths(list(clips.values()), load_settings(env))
     }
@@ -325,13 +320,7 @@ def test_on_s3_a_deleted_video_leaves_no_transcript_row_or_object(
     clip = write_clip(
         tmp_path / "short.mp4", pattern_pictures(2), [2.0], 4.0, [Utterance(PURPLE, 0.5)]
     )
-    env = {
-        **s3_env,
-        "HEIMDEX_HOME": str(tmp_path / "home"),
-        "HEIMDEX_CLIP_MODEL": tiny_clip[0],
-        "HEIMDEX_CLIP_PRETRAINED": tiny_clip[1],
-        "HEIMDEX_ASR_MODEL": "tiny.en",
-    }
+    env = suite_env(tmp_path / "home", tiny_clip, HEIMDEX_ASR_MODEL="tiny.en", **s3_env)
     from minio import Minio
 
     bucket = s3_env["HEIMDEX_OBJECT_STORE"].split("/")[2]
