@@ -80,6 +80,7 @@ def s3_outage(tiny_clip):
         batch_size=3,
         step_retries=0,
         s3_outage_s=15,
+        strike_at_step="video_chain.scenes",  # a run reading and writing the store, struck
         timeout_s=900,
         sensor_interval_s=SENSOR_INTERVAL_S,
         while_up=lambda port, instance: seen.update(look_at_the_reruns(port, instance)),
@@ -97,7 +98,8 @@ def look_at_the_reruns(port: int, instance) -> dict[str, str]:
     from heimdex_pipeline.pipeline.tags import ATTEMPT_TAG, RERUN_OF_TAG
 
     runs = instance.get_runs()
-    rerun = next(r for r in runs if ATTEMPT_TAG in r.tags)
+    rerun = next((r for r in runs if ATTEMPT_TAG in r.tags), None)
+    assert rerun is not None, [(r.run_id[:8], r.status.value, r.tags) for r in runs]
     failed = instance.get_run_by_id(rerun.tags[RERUN_OF_TAG])
     assert failed is not None and failed.status is dg.DagsterRunStatus.FAILURE
     ARTIFACTS.mkdir(exist_ok=True)
@@ -120,10 +122,12 @@ def look_at_the_reruns(port: int, instance) -> dict[str, str]:
 
 
 def test_an_s3_outage_heals_without_an_operator(s3_outage):
-    """The S3 server (objects and vector tables) stops for 15 s, 3 s into the first run: the
-    runs it strikes fail, the failed-runs sensor sees an outage and runs those videos again
-    (each re-run waiting for the stores), and every good video ends indexed with no manual
-    re-run; the bad file fails naming itself, and the stores agree."""
+    """The S3 server (objects and vector tables) stops for 15 s once a run's `scenes` step has
+    started (its STEP_START in the event log; "3 s into the first run" struck nothing once, on
+    a loaded machine, before the run reached the store): the runs it strikes fail, the
+    failed-runs sensor sees an outage and runs those videos again (each re-run waiting for the
+    stores), and every good video ends indexed with no manual re-run; the bad file fails naming
+    itself, and the stores agree."""
     s3_outage, _ = s3_outage
     assert s3_outage.s3_stopped_at_s is not None
     assert s3_outage.struck, s3_outage.run_log  # the outage failed a run of good videos
