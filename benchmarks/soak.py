@@ -434,15 +434,15 @@ def main() -> None:
     parser.add_argument("--pretrained", default="random")
     args = parser.parse_args()
     started = time.time()
-    result = soak(
+    result = soak(  # by name: s3_outage_s once went to postgres_down_s by position
         args.videos,
         args.bad,
-        args.model,
-        args.pretrained,
-        args.batch,
-        args.restart_postgres,
-        args.step_retries,
-        args.s3_outage_s,
+        clip_model=args.model,
+        clip_pretrained=args.pretrained,
+        batch_size=args.batch,
+        restart_postgres=args.restart_postgres,
+        step_retries=args.step_retries,
+        s3_outage_s=args.s3_outage_s,
     )
     figures = {**result.__dict__, "total_s": round(time.time() - started, 1)}
     print(json.dumps(figures, indent=2))
