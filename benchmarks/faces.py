@@ -352,7 +352,7 @@ def people(args) -> dict:
                     videos = max(1, count // 100)
                     for v in range(videos):
                         vid = f"v{offset}-{v}"
-                        session.add(Video(id=vid, source_uri=f"/x/{vid}", title=vid,
+                        session.add(Video(id=vid, owner="local", source_uri=f"/x/{vid}", title=vid,
                                           state=VideoState.INDEXED))  # fmt: skip
                         session.add(Scene(id=f"{vid}-s", video_id=vid, index=0, start_s=0,
                                           end_s=1))  # fmt: skip

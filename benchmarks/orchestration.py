@@ -174,7 +174,7 @@ def _register(env: dict[str, str], videos: list[Path]) -> list[str]:
         for path in videos:
             uri = source_uri_of(path)
             ids.append(video_id_for(uri))
-            register_video(session, ids[-1], uri, path.name)
+            register_video(session, ids[-1], uri, path.name, owner="local")
     instance = instance_at(Path(env["HEIMDEX_HOME"]))
     instance.add_dynamic_partitions("videos", ids)
     instance.dispose()
@@ -303,7 +303,7 @@ def bench_tick(counts: list[int]) -> dict:
                     for info in stores.objects.list("incoming/"):
                         uri = stores.objects.uri(info.key)
                         ids.append(video_id_for(uri))
-                        session.add(Video(id=ids[-1], source_uri=uri, title=info.key,
+                        session.add(Video(id=ids[-1], owner="local", source_uri=uri, title=info.key,
                                           store_key=info.key, source_version=info.version,
                                           state=VideoState.INDEXED))  # fmt: skip
                 instance.add_dynamic_partitions("videos", ids)

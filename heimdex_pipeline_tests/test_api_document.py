@@ -17,6 +17,7 @@ def test_every_operation_documents_its_answer_and_its_refusals(tmp_path):
         ("GET", "/api/videos"),
         ("POST", "/api/videos"),
         ("GET", "/api/videos/{video_id}"),
+        ("DELETE", "/api/videos/{video_id}"),
         ("POST", "/api/search/face"),
         ("GET", "/api/people"),
         ("GET", "/api/people/{person_id}"),

@@ -99,7 +99,9 @@ def register(settings, path: Path) -> str:
     uri = source_uri_of(path)
     video_id = video_id_for(uri)
     with stores_of(settings).catalog.session() as session:
-        register_video(session, video_id, uri, path.name).state = VideoState.UPLOADING
+        register_video(
+            session, video_id, uri, path.name, owner="local"
+        ).state = VideoState.UPLOADING
     instance = dagster_instance(settings)
     instance.add_dynamic_partitions("videos", [video_id])
     instance.dispose()

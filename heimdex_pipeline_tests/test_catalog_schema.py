@@ -80,7 +80,7 @@ def test_deleting_a_video_deletes_its_scenes(tmp_path: Path):
     upgrade(url)
     catalog = Catalog(url)
     with catalog.session() as session:
-        session.add(Video(id="v", source_uri="file:///v.mp4", title="v.mp4"))
+        session.add(Video(id="v", owner="local", source_uri="file:///v.mp4", title="v.mp4"))
         session.flush()
         session.add(Scene(id="v-0", video_id="v", index=0, start_s=0, end_s=1))
     with catalog.session() as session:

@@ -198,8 +198,8 @@ def test_a_failed_runs_unfinished_videos_are_marked_failed_with_the_step(make_se
     instance = dagster_instance(settings)
     with stores.catalog.session() as session:
         for video_id, state in [("a", VideoState.PROCESSING), ("b", VideoState.INDEXED)]:
-            session.add(Video(id=video_id, source_uri=f"file:///{video_id}.mp4", title=video_id,
-                              state=state))  # fmt: skip
+            session.add(Video(id=video_id, owner="local", source_uri=f"file:///{video_id}.mp4",
+                              title=video_id, state=state))  # fmt: skip
     instance.add_dynamic_partitions("videos", ["a", "b"])
     run = instance.add_run(
         dg.DagsterRun(

@@ -134,7 +134,9 @@ def test_an_object_store_outage_is_retried_with_backoff_and_the_video_indexes(
     stores = stores_of(settings)
     clip = sample_videos / "realshort.mp4"
     with stores.catalog.session() as session:
-        video_id = register_video(session, "realshort-outage", source_uri_of(clip), clip.name).id
+        video_id = register_video(
+            session, "realshort-outage", source_uri_of(clip), clip.name, owner="local"
+        ).id
     instance = dagster_instance(settings)
     instance.add_dynamic_partitions("videos", [video_id])
     job = build_definitions(settings).resolve_job_def(INDEX_JOB)

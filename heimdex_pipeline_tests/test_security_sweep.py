@@ -10,6 +10,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from heimdex_pipeline.catalog.videos import register_video
 from heimdex_pipeline.serve.app import create_app
 from heimdex_pipeline_tests.conftest import stores_of
 
@@ -31,6 +32,8 @@ def guarded(make_settings):
     for key, data in PRIVATE.items():
         stores.objects.put_bytes(key, data)
     stores.objects.put_bytes("thumbnails/v-1/s-1.webp", b"RIFF-thumb")
+    with stores.catalog.session() as session:  # the thumbnail's video, so it may be served
+        register_video(session, "v-1", "file:///v-1.mp4", "v-1.mp4", owner="local")
     return TestClient(create_app(settings, stores)), settings
 
 
@@ -154,8 +157,8 @@ def nothing_uploaded(client: TestClient) -> None:
     stores = client.app.state.service.stores
     assert list(stores.objects.list("incoming/")) == []
     assert (
-        client.get("/api/videos", headers={"Authorization": f"Bearer {TOKEN}"}).json()["total"] == 0
-    )
+        client.get("/api/videos", headers={"Authorization": f"Bearer {TOKEN}"}).json()["total"] == 1
+    )  # the fixture's v-1 alone
 
 
 @pytest.mark.parametrize("how", list(CROSS_SITE))

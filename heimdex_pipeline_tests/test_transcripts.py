@@ -88,6 +88,7 @@ def _line(video_id: str, n: int, text: str) -> dict:
     return {
         "line_id": f"{video_id}-s:{n:05d}",
         "video_id": video_id,
+        "owner": "local",
         "scene_id": f"{video_id}-s",
         "scene_index": 0,
         "scene_start_s": 0.0,
@@ -166,7 +167,9 @@ def test_a_new_speech_model_serves_only_once_every_indexed_video_has_a_transcrip
     stores = open_stores(settings)
     with stores.catalog.session() as session:
         for video_id in ("a", "b"):
-            session.add(Video(id=video_id, source_uri=f"file:///{video_id}", title=video_id))
+            session.add(
+                Video(id=video_id, owner="local", source_uri=f"file:///{video_id}", title=video_id)
+            )
             session.flush()
             set_state(session, video_id, VideoState.INDEXED)
             record_transcript(session, video_id, "old", "tiny.en", status="transcribed")

@@ -37,6 +37,7 @@ def rows(video_id: str, count: int, dim: int = 8, seed: int = 0) -> pa.Table:
             {
                 "scene_id": f"{video_id}-{i}",
                 "video_id": video_id,
+                "owner": "local",
                 "scene_index": i,
                 "start_s": float(i),
                 "end_s": float(i + 1),
@@ -98,7 +99,8 @@ def test_a_quoted_value_cannot_widen_a_filter(vector_store: VectorStore):
 def test_indexes_wait_for_enough_rows(tmp_path: Path):
     table = VectorStore(str(tmp_path / "lancedb")).scenes_table("tiny_8_abc", 8)
     replace_video_rows(table, "a", rows("a", 300))
-    assert ensure_indexes(table, vector_index_min_rows=10_000) == {"video_id": "BTREE"}
+    built = ensure_indexes(table, vector_index_min_rows=10_000)
+    assert built == {"video_id": "BTREE", "owner": "BTREE"}
     assert ensure_indexes(table, vector_index_min_rows=10_000) == {}
     assert ensure_indexes(table, vector_index_min_rows=256) == {"vector": "IVF_HNSW_SQ"}
 
@@ -135,7 +137,7 @@ def test_the_maintenance_job_builds_the_index_then_folds_new_rows_into_it(make_s
     replace_video_rows(table(), "a", rows("a", 300))
     assert index_columns(table()) == set()
     assert job.execute_in_process(instance=instance).success
-    assert index_columns(table()) == {"video_id", "vector"}
+    assert index_columns(table()) == {"video_id", "owner", "vector"}
     assert unindexed_rows() == 0
 
     replace_video_rows(table(), "b", rows("b", 40, seed=3))

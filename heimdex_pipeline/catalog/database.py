@@ -80,8 +80,9 @@ def _migration_lock(engine: Engine, database_url: str) -> Iterator[None]:
     yield
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Apply migrations up to `revision`, one process at a time."""
+def upgrade(database_url: str, revision: str = "head", default_owner: str | None = None) -> None:
+    """Apply migrations up to `revision`, one process at a time. Videos from before users
+    become `default_owner`'s (else HEIMDEX_DEFAULT_OWNER's, else `local`'s)."""
     sqlite_file = _sqlite_path(database_url)
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +91,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
         with _migration_lock(engine, database_url), engine.begin() as connection:
             config = alembic_config(database_url)
             config.attributes["connection"] = connection
+            config.attributes["default_owner"] = default_owner
             command.upgrade(config, revision)
     finally:
         engine.dispose()

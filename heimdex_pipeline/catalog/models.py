@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Enum,
     Float,
@@ -53,10 +54,31 @@ class VideoState(enum.StrEnum):
     DELETED = "deleted"
 
 
+OWNER = String(64)  # a user's name (the default owner needs no user row)
+
+
+class User(Base):
+    """Someone with a library of their own: their token is kept only as a SHA-256 (tokens are
+    32 random bytes, so a fast hash is enough: there is no guessable password to stretch). An
+    admin sees and manages every library. A revoked user keeps their videos; their token is dead."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(OWNER, unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    token_created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Video(Base):
     __tablename__ = "videos"
 
     id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    # Whose video it is: only they (and admins) see it, its scenes, words, faces and media.
+    owner: Mapped[str] = mapped_column(OWNER, index=True)
     source_uri: Mapped[str] = mapped_column(Text, unique=True)
     # What the source looked like when last read (ETag, or size and mtime): a change means a new
     # version of the video, to be probed and indexed again.
@@ -201,6 +223,8 @@ class Person(Base):
     __tablename__ = "people"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # People are grouped within one owner's library: one user's faces never join another's.
+    owner: Mapped[str] = mapped_column(OWNER, index=True)
     model_id: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str | None] = mapped_column(String(256), index=True)
     centre: Mapped[bytes] = mapped_column(LargeBinary)  # float32 descriptor

@@ -55,18 +55,37 @@ def faces_of_video(session: Session, video_id: str) -> list[Face]:
     )
 
 
-def unplaced_faces(session: Session, model_id: str, limit: int | None = None) -> list[Face]:
-    """Faces no person holds yet, in the order they were found."""
+def owners_with_unplaced_faces(session: Session, model_id: str) -> list[str]:
+    """The owners whose libraries hold faces no person holds yet."""
+    return list(
+        session.scalars(
+            select(Video.owner)
+            .join(Face, Face.video_id == Video.id)
+            .where(Face.model_id == model_id, Face.person_id.is_(None))
+            .distinct()
+            .order_by(Video.owner)
+        )
+    )
+
+
+def unplaced_faces(
+    session: Session, model_id: str, owner: str, limit: int | None = None
+) -> list[Face]:
+    """Faces of `owner`'s videos no person holds yet, in the order they were found."""
     query = (
         select(Face)
-        .where(Face.model_id == model_id, Face.person_id.is_(None))
+        .join(Video, Video.id == Face.video_id)
+        .where(Face.model_id == model_id, Face.person_id.is_(None), Video.owner == owner)
         .order_by(Face.created_at, Face.id)
     )
     return list(session.scalars(query.limit(limit) if limit else query))
 
 
-def people_of_model(session: Session, model_id: str) -> list[Person]:
-    return list(session.scalars(select(Person).where(Person.model_id == model_id)))
+def people_of_model(session: Session, model_id: str, owner: str) -> list[Person]:
+    """`owner`'s people (faces are grouped within one library)."""
+    return list(
+        session.scalars(select(Person).where(Person.model_id == model_id, Person.owner == owner))
+    )
 
 
 def recount(session: Session, person_ids: Iterable[int]) -> list[int]:
@@ -98,14 +117,18 @@ def recount(session: Session, person_ids: Iterable[int]) -> list[int]:
     return removed
 
 
-def find_person(session: Session, reference: str | int) -> Person:
-    """A person by id, or by name (case-insensitive; the only one of that name)."""
+def find_person(session: Session, reference: str | int, owner: str | None = None) -> Person:
+    """A person by id, or by name (case-insensitive; the only one of that name), of `owner`'s
+    library when given (another's person is not found, as a missing one)."""
     text = str(reference).strip()
     if text.isdigit():
         person = session.get(Person, int(text))
-        if person is not None:
+        if person is not None and (owner is None or person.owner == owner):
             return person
-    named = list(session.scalars(select(Person).where(func.lower(Person.name) == text.lower())))
+    query = select(Person).where(func.lower(Person.name) == text.lower())
+    if owner is not None:
+        query = query.where(Person.owner == owner)
+    named = list(session.scalars(query))
     if len(named) == 1:
         return named[0]
     if len(named) > 1:
@@ -114,11 +137,13 @@ def find_person(session: Session, reference: str | int) -> Person:
     raise UnknownPersonError(text)
 
 
-def name_person(session: Session, reference: str | int, name: str) -> Person:
+def name_person(
+    session: Session, reference: str | int, name: str, owner: str | None = None
+) -> Person:
     name = name.strip()
     if not name or len(name) > MAX_NAME_CHARS or "\x00" in name:
         raise ValueError(f"a name is 1 to {MAX_NAME_CHARS} characters, without NUL")
-    person = find_person(session, reference)
+    person = find_person(session, reference, owner)
     person.name = name
     session.flush()
     return person
@@ -130,6 +155,11 @@ def merge_people(session: Session, keep: str | int, other: str | int) -> Person:
     kept, gone = find_person(session, keep), find_person(session, other)
     if kept.id == gone.id:
         raise ValueError("a person cannot be merged with themselves")
+    if kept.owner != gone.owner:
+        raise ValueError(
+            f"person {kept.id} is in {kept.owner}'s library and {gone.id} in {gone.owner}'s: "
+            "people of different libraries are never merged"
+        )
     session.execute(update(Face).where(Face.person_id == gone.id).values(person_id=kept.id))
     if kept.name is None:
         kept.name = gone.name
@@ -161,11 +191,15 @@ def forget_person(session: Session, reference: str | int) -> Forgotten:
     return forgotten
 
 
-def people_page(session: Session, model_id: str | None = None) -> list[Person]:
-    """People with faces in videos indexed now, most faces first."""
+def people_page(
+    session: Session, model_id: str | None = None, owner: str | None = None
+) -> list[Person]:
+    """People (of `owner`'s library, when given), most faces first."""
     query = select(Person).order_by(Person.face_count.desc(), Person.id)
     if model_id is not None:
         query = query.where(Person.model_id == model_id)
+    if owner is not None:
+        query = query.where(Person.owner == owner)
     return list(session.scalars(query))
 
 

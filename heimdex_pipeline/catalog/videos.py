@@ -54,19 +54,33 @@ class VideoDeletedError(LookupError):
         self.video_id = video_id
 
 
+class OwnedByAnotherError(ValueError):
+    """A source already indexed in another user's library."""
+
+    def __init__(self, video_id: str, owner: str, wanted: str):
+        super().__init__(
+            f"video {video_id} is {owner}'s: it cannot be indexed for {wanted} too (delete it "
+            f"first with `heimdex delete {video_id}`, or give {wanted} their own copy)"
+        )
+
+
 def register_video(
     session: Session,
     video_id: str,
     source_uri: str,
     title: str,
+    *,
+    owner: str,
     store_key: str | None = None,
 ) -> Video:
-    """Create the video's row (state `uploading`), or return the existing one; a deleted video
-    that comes back starts over. `store_key` is the source's key when it lives in the store."""
+    """Create the video's row (state `uploading`) in `owner`'s library, or return the existing
+    one (OwnedByAnotherError if it is someone else's); a deleted video that comes back starts
+    over, as the new owner's. `store_key` is the source's key when it lives in the store."""
     video = session.get(Video, video_id)
     if video is None:
         video = Video(
             id=video_id,
+            owner=owner,
             source_uri=source_uri,
             title=display_title(title),
             store_key=store_key,
@@ -76,6 +90,9 @@ def register_video(
         session.flush()
     elif video.state is VideoState.DELETED:
         video.state, video.error_text, video.source_version = VideoState.UPLOADING, None, None
+        video.owner = owner
+    elif video.owner != owner:
+        raise OwnedByAnotherError(video_id, video.owner, owner)
     return video
 
 
@@ -125,11 +142,18 @@ def forget_outputs(session: Session, video_id: str) -> None:
 
 
 def videos_page(
-    session: Session, limit: int, offset: int, include_deleted: bool = False
+    session: Session,
+    limit: int,
+    offset: int,
+    include_deleted: bool = False,
+    owner: str | None = None,
 ) -> tuple[list[Video], int]:
-    """Videos newest first, and how many there are in all."""
+    """Videos newest first (of `owner`'s library, or every library), and how many in all."""
     query = select(Video)
     counted = select(func.count()).select_from(Video)
+    if owner is not None:
+        query = query.where(Video.owner == owner)
+        counted = counted.where(Video.owner == owner)
     if not include_deleted:
         query = query.where(Video.state != VideoState.DELETED)
         counted = counted.where(Video.state != VideoState.DELETED)
@@ -139,11 +163,17 @@ def videos_page(
     return list(rows), int(session.scalar(counted) or 0)
 
 
-def videos_by_id(session: Session, video_ids: Iterable[str]) -> dict[str, Video]:
+def videos_by_id(
+    session: Session, video_ids: Iterable[str], owner: str | None = None
+) -> dict[str, Video]:
+    """These videos' rows (of `owner`'s library only, when given)."""
     wanted = list(set(video_ids))
     if not wanted:
         return {}
-    return {v.id: v for v in session.scalars(select(Video).where(Video.id.in_(wanted)))}
+    query = select(Video).where(Video.id.in_(wanted))
+    if owner is not None:
+        query = query.where(Video.owner == owner)
+    return {v.id: v for v in session.scalars(query)}
 
 
 def videos_by_source(session: Session, source_uris: Sequence[str]) -> dict[str, Video]:

@@ -163,8 +163,8 @@ def print_videos(page: VideoPage) -> None:
         note = video.error_text if video.error_text else video.thumbnail_url
         print(
             printable(
-                f"{video.video_id:<36} {video.state:<10} {duration} {video.scene_count:>4} "
-                f"scenes  {video.title}  {note or ''}"
+                f"{video.video_id:<36} {video.owner:<12} {video.state:<10} {duration} "
+                f"{video.scene_count:>4} scenes  {video.title}  {note or ''}"
             )
         )
 

@@ -17,11 +17,12 @@ from heimdex_pipeline.cli.commands import (
     reembed,
     search,
     serve,
+    users,
     videos,
 )
 from heimdex_pipeline.settings import Settings, SettingsError, load_settings
 
-COMMANDS = (index, search, videos, people, delete, reembed, serve, dev, db, demo)
+COMMANDS = (index, search, videos, people, users, delete, reembed, serve, dev, db, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,13 +37,23 @@ def explain(error: BaseException, settings: Settings | None) -> str | None:
     """One line for the failures a person can fix (configuration, an unreachable service, a
     bad query); None for a bug, which keeps its traceback."""
     from heimdex_pipeline.catalog.database import CatalogNotReadyError
+    from heimdex_pipeline.catalog.users import UserError
+    from heimdex_pipeline.catalog.videos import OwnedByAnotherError
     from heimdex_pipeline.cli.console import printable
     from heimdex_pipeline.clip.model import ClipLoadError
     from heimdex_pipeline.library.transient import describe, is_transient
     from heimdex_pipeline.search.searcher import SearchError
     from heimdex_pipeline.speech.model import AsrLoadError
 
-    known = (ClipLoadError, AsrLoadError, CatalogNotReadyError, SearchError, SettingsError)
+    known = (
+        ClipLoadError,
+        AsrLoadError,
+        CatalogNotReadyError,
+        SearchError,
+        SettingsError,
+        UserError,
+        OwnedByAnotherError,
+    )
     if isinstance(error, known):
         return printable(error)
     if is_transient(error) and settings is not None:

@@ -211,7 +211,7 @@ def transcript_lines_inside_their_scenes(
         problems = [f"no table {name}"] if line_count else []
         return CheckOutcome(problems, {"lines": 0, "status": status})
     lines = (
-        stores.vectors.db.open_table(name)
+        stores.vectors.open(name)
         .search()
         .where(f"video_id = {quote(video_id)}")
         .select(["line_id", "scene_id", "start_s", "end_s"])
@@ -251,7 +251,7 @@ def faces_inside_frames_one_row_each(
     rows: list[dict] = []
     for name in face_tables(stores.vectors):
         rows += (
-            stores.vectors.db.open_table(name)
+            stores.vectors.open(name)
             .search()
             .where(f"video_id = {quote(video_id)}")
             .select(["face_id", "box", "frame_w", "frame_h", "vector"])

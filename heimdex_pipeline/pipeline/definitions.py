@@ -43,7 +43,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=[index_video_job, reembed_videos_job, refresh_people_job, maintain_search_index],
         schedules=[nightly_index_maintenance],
         sensors=[
-            build_inbox_sensor(settings.run_batch_size, settings.sensor_interval_s),
+            build_inbox_sensor(
+                settings.run_batch_size, settings.sensor_interval_s, settings.default_owner
+            ),
             build_failed_runs_sensor(settings.outage_reruns, settings.sensor_interval_s),
             build_canceled_runs_sensor(settings.sensor_interval_s),
             library_refresh_sensor,

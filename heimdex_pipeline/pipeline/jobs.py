@@ -66,10 +66,10 @@ def maintain_vector_tables(
     store = vectors.store()
     report = {}
     for name in store.scenes_tables():
-        report[name] = maintain(store.db.open_table(name), pipeline.vector_index_min_rows)
+        report[name] = maintain(store.open(name), pipeline.vector_index_min_rows)
         context.log.info(f"{name}: {report[name] or 'indexes up to date'}")
     for name in transcript_tables(store):  # fold fresh lines into the full-text index
-        table = store.db.open_table(name)
+        table = store.open(name)
         table.optimize()
         report[name] = {"text_index_built": ensure_text_index(table)}
         context.log.info(f"{name}: compacted, full-text index up to date")

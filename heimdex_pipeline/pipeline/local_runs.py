@@ -18,6 +18,7 @@ from dagster import DagsterEventType
 
 from heimdex_pipeline.catalog.database import Catalog
 from heimdex_pipeline.catalog.models import VideoState
+from heimdex_pipeline.catalog.users import check_owner
 from heimdex_pipeline.catalog.video_ids import video_id_for
 from heimdex_pipeline.catalog.videos import (
     UnknownVideoError,
@@ -92,9 +93,12 @@ def index_paths(
     settings: Settings,
     on_done: Callable[[int, int, IndexOutcome], None] | None = None,
     on_progress: Callable[[BatchProgress], None] | None = None,
+    owner: str | None = None,
 ) -> list[IndexOutcome]:
-    """Index every input, batched into runs of the `index_video` job, going on past bad ones.
-    Raises ClipLoadError before touching anything if the model cannot be loaded."""
+    """Index every input into `owner`'s library (the default owner's when None), batched into
+    runs of the `index_video` job, going on past bad ones. Raises ClipLoadError before touching
+    anything if the model cannot be loaded, UserError for an owner who is no user, and
+    OwnedByAnotherError for an input already in another library."""
     from heimdex_pipeline.pipeline.definitions import build_definitions
 
     precheck_weights(settings)
@@ -109,11 +113,13 @@ def index_paths(
     await_weights_verdict(settings)  # a weights tag that cannot load: nothing registered
 
     by_id: dict[str, Path] = {}
+    owner = owner or settings.default_owner
     with stores.catalog.session() as session:
-        for path in inputs:
+        check_owner(session, owner, settings.default_owner)
+        for path in inputs:  # all or none: a conflict registers nothing
             uri = source_uri_of(path)
             video_id = video_id_for(uri)
-            video = register_video(session, video_id, uri, path.name)
+            video = register_video(session, video_id, uri, path.name, owner=owner)
             video.state, video.error_text = VideoState.UPLOADING, None  # queued again
             by_id[video_id] = path
     known = set(instance.get_dynamic_partitions(videos.name))

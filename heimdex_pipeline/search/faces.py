@@ -93,11 +93,15 @@ def face_match(face, name: str | None, gap: float, link: Link) -> FaceMatch:
 
 
 def _best_per_scene(
-    stores: Stores, faces_with_gaps: list[tuple[object, float]], link: Link
+    stores: Stores,
+    faces_with_gaps: list[tuple[object, float]],
+    link: Link,
+    owner: str | None = None,
 ) -> dict[str, FaceMatch]:
-    """Each scene's nearest face, of videos indexed now, nearest scenes first."""
+    """Each scene's nearest face, of videos indexed now (`owner`'s, when given), nearest scenes
+    first."""
     with stores.catalog.session() as session:
-        videos = videos_by_id(session, {face.video_id for face, _ in faces_with_gaps})
+        videos = videos_by_id(session, {face.video_id for face, _ in faces_with_gaps}, owner)
         people = people_by_id(session, {f.person_id for f, _ in faces_with_gaps if f.person_id})
     best: dict[str, FaceMatch] = {}
     for face, gap in sorted(faces_with_gaps, key=lambda pair: pair[1]):
@@ -115,8 +119,10 @@ def scenes_with_face(
     link: Link,
     where: str | None = None,
     threshold: float = MATCH_DISTANCE,
+    owner: str | None = None,
 ) -> dict[str, FaceMatch]:
-    """The scenes where a face under `threshold` from `descriptor` is seen, nearest first."""
+    """The scenes where a face under `threshold` from `descriptor` is seen, nearest first
+    (`where` holds the owner's pre-filter; `owner` is checked in the catalog again)."""
     table = faces_table(stores.vectors, MODEL_ID, DIM, create=False)
     if table is None:
         return {}
@@ -126,19 +132,22 @@ def scenes_with_face(
     with stores.catalog.session() as session:
         known = faces_by_id(session, [row["face_id"] for row in rows])
     pairs = [(known[r["face_id"]], r["distance"]) for r in rows if r["face_id"] in known]
-    return _best_per_scene(stores, pairs, link)
+    return _best_per_scene(stores, pairs, link, owner)
 
 
-def scenes_with_person(stores: Stores, reference: str | int, link: Link) -> dict[str, FaceMatch]:
-    """The scenes where a person is seen, their faces nearest their centre first."""
+def scenes_with_person(
+    stores: Stores, reference: str | int, link: Link, owner: str | None = None
+) -> dict[str, FaceMatch]:
+    """The scenes where a person (of `owner`'s library, when given) is seen, their faces
+    nearest their centre first."""
     with stores.catalog.session() as session:
-        person = find_person(session, reference)
+        person = find_person(session, reference, owner)
         centre = as_vector(person.centre)
         faces = faces_of_person(session, person.id)
     if not faces:
         return {}
     gaps = distance(np.stack([as_vector(face.descriptor) for face in faces]), centre)
-    return _best_per_scene(stores, list(zip(faces, gaps.tolist(), strict=True)), link)
+    return _best_per_scene(stores, list(zip(faces, gaps.tolist(), strict=True)), link, owner)
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from heimdex_pipeline.stores.objects import ObjectNotFoundError
 class VideoSummary:
     video_id: str
     title: str
+    owner: str
     state: str
     duration_s: float | None
     scene_count: int
@@ -55,13 +56,18 @@ class VideoPage:
 
 
 def list_videos(
-    stores: Stores, limit: int = 50, offset: int = 0, link: Link | None = None
+    stores: Stores,
+    limit: int = 50,
+    offset: int = 0,
+    link: Link | None = None,
+    owner: str | None = None,
 ) -> VideoPage:
-    """A page of videos, newest first, with the total: three queries whatever the page size."""
+    """A page of videos (of `owner`'s library, else every library), newest first, with the
+    total: three queries whatever the page size."""
     check_page(limit, offset)
     link = link or store_links(stores.objects)
     with stores.catalog.session() as session:
-        videos, total = videos_page(session, limit, offset)
+        videos, total = videos_page(session, limit, offset, owner=owner)
         first_thumbnail = func.max(case((Scene.index == 0, Scene.thumbnail_key)))
         per_video = session.execute(
             select(Scene.video_id, func.count(), first_thumbnail)
@@ -75,6 +81,7 @@ def list_videos(
             VideoSummary(
                 video_id=video.id,
                 title=video.title,
+                owner=video.owner,
                 state=video.state.value,
                 duration_s=video.duration_s,
                 scene_count=counts.get(video.id, 0),
@@ -122,12 +129,15 @@ class VideoDetail:
         return {**self.video, "scenes": [s.as_dict() for s in self.scenes]}
 
 
-def video_detail(stores: Stores, video_id: str, link: Link | None = None) -> VideoDetail:
-    """One video with every scene; LookupError if there is no such video."""
+def video_detail(
+    stores: Stores, video_id: str, link: Link | None = None, owner: str | None = None
+) -> VideoDetail:
+    """One video with every scene; LookupError if there is no such video (in `owner`'s
+    library, when given: another's video is not there, exactly as a missing one)."""
     link = link or store_links(stores.objects)
     with stores.catalog.session() as session:
         video = session.get(Video, video_id)
-        if video is None:
+        if video is None or (owner is not None and video.owner != owner):
             raise LookupError(f"no video {video_id!r}")
         rows = scenes_of(session, video_id)
         faces = faces_of_video(session, video_id)
@@ -154,6 +164,7 @@ def video_detail(stores: Stores, video_id: str, link: Link | None = None) -> Vid
         facts = {
             "video_id": video.id,
             "title": video.title,
+            "owner": video.owner,
             "state": video.state.value,
             "error_text": video.error_text,
             "duration_s": video.duration_s,

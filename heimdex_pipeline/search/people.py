@@ -19,6 +19,7 @@ from heimdex_pipeline.stores import Stores
 class PersonSummary:
     person_id: int
     name: str | None
+    owner: str
     faces: int
     videos: int
     crop_url: str | None
@@ -59,15 +60,17 @@ class PeopleList:
         return {"people": [p.as_dict() for p in self.people]}
 
 
-def list_people(stores: Stores, link: Link) -> PeopleList:
+def list_people(stores: Stores, link: Link, owner: str | None = None) -> PeopleList:
+    """The people of `owner`'s library (else of every library), most faces first."""
     with stores.catalog.session() as session:
-        people = people_page(session)
+        people = people_page(session, owner=owner)
         covers = faces_by_id(session, [p.cover_face_id for p in people if p.cover_face_id])
         return PeopleList(
             [
                 PersonSummary(
                     person_id=p.id,
                     name=p.name,
+                    owner=p.owner,
                     faces=p.face_count,
                     videos=p.video_count,
                     crop_url=link(covers[p.cover_face_id].crop_key)
@@ -79,16 +82,19 @@ def list_people(stores: Stores, link: Link) -> PeopleList:
         )
 
 
-def person_detail(stores: Stores, reference: str | int, link: Link) -> PersonDetail:
+def person_detail(
+    stores: Stores, reference: str | int, link: Link, owner: str | None = None
+) -> PersonDetail:
     """A person and the scenes they are seen in (of videos indexed now), by video and time;
-    UnknownPersonError if there is no such person."""
+    UnknownPersonError if there is no such person (in `owner`'s library, when given)."""
     with stores.catalog.session() as session:
-        person = find_person(session, reference)
+        person = find_person(session, reference, owner)
         faces = faces_of_person(session, person.id)
         cover = faces_by_id(session, [person.cover_face_id] if person.cover_face_id else [])
         summary = PersonSummary(
             person.id,
             person.name,
+            person.owner,
             person.face_count,
             person.video_count,
             link(cover[person.cover_face_id].crop_key) if cover else None,
@@ -97,7 +103,7 @@ def person_detail(stores: Stores, reference: str | int, link: Link) -> PersonDet
         scenes = {
             row.id: row for row in session.scalars(select(Scene).where(Scene.id.in_(scene_ids)))
         }
-        videos = videos_by_id(session, {face.video_id for face in faces})
+        videos = videos_by_id(session, {face.video_id for face in faces}, owner)
         shown: list[PersonScene] = []
         seen: set[str] = set()
         for face in faces:

@@ -7,6 +7,11 @@ by reciprocal rank). Every hit says why it matched and where to play it from.
 Search serves the *active* models: the newest whose table holds every indexed video (see
 `catalog.videos.activate_complete_models`). After a model change the previous model keeps
 serving until its successor has filled its table. Only videos `indexed` now are returned.
+
+Every search is of one owner's library when an `owner` is given (what a user's request asks):
+the owner is a pre-filter in every LanceDB query, so a page of k hits is k of theirs, never
+fewer because another library's rows ranked higher; the catalog is asked again before a hit
+is shown. `owner=None` searches every library (an admin, the operator's CLI).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from heimdex_pipeline.search.faces import (
 from heimdex_pipeline.search.links import Link, source_url, store_links
 from heimdex_pipeline.search.speech import SpeechMatch, match_of, speech_ranking, speech_table
 from heimdex_pipeline.stores import Stores
-from heimdex_pipeline.stores.vectors import nearest, quote
+from heimdex_pipeline.stores.vectors import all_of, nearest, owner_filter, quote
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,7 @@ class SearchHit:
     video_id: str
     video_title: str | None
     video_duration_s: float | None
+    video_owner: str
     scene_id: str
     scene_index: int
     start_s: float
@@ -251,20 +257,22 @@ class Searcher:
         face: str | Path | Image.Image | None = None,
         person: str | None = None,
         face_distance: float = MATCH_DISTANCE,
+        owner: str | None = None,
     ) -> SearchResponse:
         """The scenes that best match a text (in `mode`) or an image, best first, of videos
-        indexed now; with a `face` (a photo) or a `person`, only the scenes where they are seen
-        (alone: nearest face first; with a text or an image: ranked by it)."""
+        indexed now (of `owner`'s library, when given); with a `face` (a photo) or a `person`,
+        only the scenes where they are seen (alone: nearest face first; with a text or an
+        image: ranked by it)."""
         if text is not None and image is not None:
             raise SearchError("give a text query or an image, not both")
         if face is not None and person is not None:
             raise SearchError("give a face photo or a person, not both")
         who = None
         if face is not None or person is not None:
-            who = self._who(face, person, face_distance, video_ids)
+            who = self._who(face, person, face_distance, video_ids, owner)
             check_page(limit, offset)
             if (text is None and image is None) or not who.matches:
-                return self._faces_only(who, offset, limit)
+                return self._faces_only(who, offset, limit, owner)
             video_ids = sorted({m.video_id for m in who.matches.values()})
         if text is None and image is None:
             raise SearchError("give a text query, an image, a face photo or a person")
@@ -276,7 +284,7 @@ class Searcher:
             raise SearchError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         check_page(limit, offset)
         filters = (video_ids, min_duration_s, max_duration_s)
-        where = build_filter(*filters)
+        where = all_of(build_filter(*filters), owner_filter(owner))
         picture = open_query_image(image) if image is not None else None
         if picture is not None:
             mode = "visual"
@@ -294,7 +302,7 @@ class Searcher:
                 else:
                     query = encoder.encode_texts([text or ""])[0]
             table = self.stores.vectors.scenes_table(model.model_id, model.dim, create=False)
-            rankings["visual"], _ = self._indexed_rows(table, query, where, depth)
+            rankings["visual"], _ = self._indexed_rows(table, query, where, depth, owner)
             identity = encoder.identity
             notes += self.notes(model)
         if mode in ("speech", "hybrid"):
@@ -308,20 +316,28 @@ class Searcher:
             if table is None:
                 notes.append("no transcripts yet: the pictures alone answered")
             else:
-                speech_where = build_filter(*filters, start="scene_start_s", end="scene_end_s")
-                rankings["speech"] = self._indexed_speech(table, text or "", speech_where, depth)
+                speech_where = all_of(
+                    build_filter(*filters, start="scene_start_s", end="scene_end_s"),
+                    owner_filter(owner),
+                )
+                rankings["speech"] = self._indexed_speech(
+                    table, text or "", speech_where, depth, owner
+                )
         if who is not None:  # only the scenes where the face or person is seen
             rankings = {
                 name: [row for row in rows if row["scene_id"] in who.matches]
                 for name, rows in rankings.items()
             }
             notes += who.notes
-        hits = self._fuse(rankings, text or "", mode, offset, limit, who)
+        hits = self._fuse(rankings, text or "", mode, offset, limit, who, owner)
         faces_in_photo = who.faces_in_photo if who is not None else None
         return SearchResponse(hits, identity, notes, mode, speech_model, faces_in_photo)
 
-    def _who(self, face, person, threshold: float, video_ids: list[str] | None) -> _Who:
-        """The scenes where the photo's face or the person is seen (of `video_ids`, if given)."""
+    def _who(
+        self, face, person, threshold: float, video_ids: list[str] | None, owner: str | None
+    ) -> _Who:
+        """The scenes where the photo's face or the person is seen (of `video_ids`, if given;
+        of `owner`'s library, if given)."""
         self._check_catalog()
         notes: list[str] = []
         faces_in_photo = None
@@ -333,11 +349,13 @@ class Searcher:
                 raise SearchError(str(error)) from None
             faces_in_photo = found.faces_in_photo
             notes += [found.note] if found.note else []
-            where = build_filter(video_ids)
-            matches = scenes_with_face(self.stores, found.descriptor, self.link, where, threshold)
+            where = all_of(build_filter(video_ids), owner_filter(owner))
+            matches = scenes_with_face(
+                self.stores, found.descriptor, self.link, where, threshold, owner
+            )
         else:
             try:
-                matches = scenes_with_person(self.stores, str(person), self.link)
+                matches = scenes_with_person(self.stores, str(person), self.link, owner)
             except UnknownPersonError as error:
                 raise SearchError(str(error)) from None
         if video_ids:
@@ -345,22 +363,24 @@ class Searcher:
             matches = {k: m for k, m in matches.items() if m.video_id in allowed}
         return _Who(matches, notes, faces_in_photo)
 
-    def _faces_only(self, who: _Who, offset: int, limit: int) -> SearchResponse:
+    def _faces_only(self, who: _Who, offset: int, limit: int, owner: str | None) -> SearchResponse:
         """The scenes where the face or person is seen, nearest first."""
         rows = [
             {"scene_id": scene_id, "video_id": m.video_id, "_score": round(1.0 - m.distance, 6)}
             for scene_id, m in who.matches.items()
         ]
-        hits = self._fuse({"face": rows}, "", "face", offset, limit, who)
+        hits = self._fuse({"face": rows}, "", "face", offset, limit, who, owner)
         return SearchResponse(hits, None, who.notes, "face", None, who.faces_in_photo)
 
-    def _indexed_speech(self, table, text: str, where: str | None, wanted: int) -> list[dict]:
-        """The best line per scene, of videos `indexed` now."""
+    def _indexed_speech(
+        self, table, text: str, where: str | None, wanted: int, owner: str | None
+    ) -> list[dict]:
+        """The best line per scene, of videos `indexed` now (of `owner`'s, when given)."""
         fetch = max(2 * wanted, 40)
         while True:
             rows = speech_ranking(table, text, where, fetch)
             with self.stores.catalog.session() as session:
-                found = videos_by_id(session, {row["video_id"] for row in rows})
+                found = videos_by_id(session, {row["video_id"] for row in rows}, owner)
             kept = [
                 row
                 for row in rows
@@ -378,8 +398,10 @@ class Searcher:
         offset: int,
         limit: int,
         who: _Who | None = None,
+        owner: str | None = None,
     ) -> list[SearchHit]:
-        """One ranking of scenes: a single mode's as it is, two fused by reciprocal rank."""
+        """One ranking of scenes: a single mode's as it is, two fused by reciprocal rank (only
+        scenes of `owner`'s videos, when given, whatever the rankings hold)."""
         scores: dict[str, float] = {}
         by_mode: dict[str, dict[str, dict]] = {}
         for name, rows in rankings.items():
@@ -413,7 +435,7 @@ class Searcher:
                         row["video_id"], row["scene_index"], row["scene_start_s"],
                         row["scene_end_s"], None,
                     )  # fmt: skip
-            videos = videos_by_id(session, {scene[0] for scene in scenes.values()})
+            videos = videos_by_id(session, {scene[0] for scene in scenes.values()}, owner)
         hits = []
         for rank, scene_id in enumerate(order, start=offset + 1):
             if scene_id not in scenes or scenes[scene_id][0] not in videos:  # re-indexed since
@@ -432,6 +454,7 @@ class Searcher:
                     video_id=video.id,
                     video_title=video.title,
                     video_duration_s=video.duration_s,
+                    video_owner=video.owner,
                     scene_id=scene_id,
                     scene_index=index,
                     start_s=start_s,
@@ -451,14 +474,15 @@ class Searcher:
             )
         return hits
 
-    def _indexed_rows(self, table, query, where: str | None, wanted: int):
-        """The nearest rows of videos that are `indexed` now: asks LanceDB for more until enough
-        are left after dropping the others (a video being re-indexed, failed or deleted)."""
+    def _indexed_rows(self, table, query, where: str | None, wanted: int, owner: str | None):
+        """The nearest rows of videos that are `indexed` now (and `owner`'s, when given): asks
+        LanceDB for more until enough are left after dropping the others (a video being
+        re-indexed, failed or deleted)."""
         fetch = max(wanted, 10)
         while True:
             rows = nearest(table, query, where).limit(fetch).to_list()
             with self.stores.catalog.session() as session:
-                found = videos_by_id(session, {row["video_id"] for row in rows})
+                found = videos_by_id(session, {row["video_id"] for row in rows}, owner)
             live = {
                 video_id: video
                 for video_id, video in found.items()

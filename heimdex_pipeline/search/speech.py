@@ -141,7 +141,7 @@ def speech_table(stores: Stores):
     name = transcripts_table_name(model_id)
     if name not in transcript_tables(stores.vectors):
         return None, model_id
-    return stores.vectors.db.open_table(name), model_id
+    return stores.vectors.open(name), model_id
 
 
 def speech_ranking(table, text: str, where: str | None, fetch: int) -> list[dict]:

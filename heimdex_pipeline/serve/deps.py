@@ -1,5 +1,11 @@
-"""What routes depend on, as FastAPI dependencies: the service, the caller's right to be here,
-and the query parameters several routes share."""
+"""What routes depend on, as FastAPI dependencies: the service, who is calling (and so whose
+library they may read), and the query parameters several routes share.
+
+Who is calling, from the token a request carries (a bearer header, else the sign-in cookie):
+`HEIMDEX_API_TOKEN` is an admin's; a user's token is theirs (looked up by its SHA-256); none,
+a wrong or a revoked token is a 401 (a page sends the browser to sign in). With no users and
+no `HEIMDEX_API_TOKEN` the server is the single-person local tool: every caller is the default
+owner, as an admin."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 
+from heimdex_pipeline.catalog.users import Caller, caller_for_token, has_users
 from heimdex_pipeline.search.searcher import MAX_LIMIT, MAX_OFFSET
 from heimdex_pipeline.serve.service import Service
 
@@ -23,23 +30,37 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def authorised(request: Request, token: str | None) -> bool:
-    """Whether the request carries the token (bearer header or the sign-in cookie), if one is
-    required."""
-    if not token:
-        return True
+def given_token(request: Request) -> str:
+    """The token a request carries: a bearer header, else the sign-in cookie ("" for none)."""
     header = request.headers.get("authorization", "")
-    given = header[7:] if header.lower().startswith("bearer ") else ""
-    given = given or request.cookies.get(TOKEN_COOKIE, "")
-    return hmac.compare_digest(given.encode(), token.encode())
+    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    return given or request.cookies.get(TOKEN_COOKIE, "")
 
 
-def require_token(request: Request, service: ServiceDep) -> None:
-    """401 unless the request carries the API token (when one is set)."""
-    if not authorised(request, service.settings.serve.token):
+def identify(service: Service, token: str) -> Caller | None:
+    """Who a token is (None: nobody may come in with it)."""
+    admin_token = service.settings.serve.token
+    owner = service.settings.default_owner
+    if admin_token and token and hmac.compare_digest(token.encode(), admin_token.encode()):
+        return Caller(owner, admin=True)
+    service.catalog_ready()
+    with service.stores.catalog.session() as session:
+        if not admin_token and not has_users(session):
+            return Caller(owner, admin=True)  # the single-person local tool
+        return caller_for_token(session, token)
+
+
+def current_caller(request: Request, service: ServiceDep) -> Caller:
+    """The caller; 401 unless the request carries a live token (where one is needed)."""
+    caller = identify(service, given_token(request))
+    if caller is None:
         raise HTTPException(
             401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
 def local_target(target: str) -> str:
@@ -47,15 +68,22 @@ def local_target(target: str) -> str:
     scheme, or a backslash that a browser may read as `//host`)."""
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
+    if any(ord(ch) < 32 for ch in target):
+        return "/"
     return target
 
 
-def require_sign_in(request: Request, service: ServiceDep) -> None:
-    """A page for someone without the token sends them to sign in, before anything of the
-    page is looked up (a missing video and another's answer alike)."""
-    if not authorised(request, service.settings.serve.token):
+def page_caller(request: Request, service: ServiceDep) -> Caller:
+    """A page's caller: someone without a live token is sent to sign in, before anything of
+    the page is looked up (a missing video and another's answer alike)."""
+    caller = identify(service, given_token(request))
+    if caller is None:
         target = local_target(request.url.path)
         raise HTTPException(303, "sign in first", headers={"Location": f"/login?next={target}"})
+    return caller
+
+
+PageCallerDep = Annotated[Caller, Depends(page_caller)]
 
 
 def search_args(  # the filters and page shared by both searches

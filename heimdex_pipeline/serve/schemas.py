@@ -60,6 +60,7 @@ class TranscriptInfo(BaseModel):
 class VideoDetail(BaseModel):
     video_id: str
     title: str
+    owner: str = Field(description="whose library the video is in")
     state: str
     error_text: str | None
     duration_s: float | None
@@ -81,6 +82,12 @@ class Upload(BaseModel):
     key: str = Field(description="where the video waits under incoming/ for the inbox sensor")
     state: Literal["uploading"]
     size_bytes: int
+    owner: str = Field(description="whose library it goes in: the uploader's")
+
+
+class Deleted(BaseModel):
+    video_id: str
+    state: Literal["deleted"]
 
 
 class HealthCheck(BaseModel):
@@ -101,7 +108,7 @@ class Problem(BaseModel):
 
 # Every route behind the token can answer these.
 GUARDED = {
-    401: {"model": Problem, "description": "no token, or a wrong one"},
+    401: {"model": Problem, "description": "no token, or a wrong or revoked one"},
     422: {"description": "a parameter out of bounds, named"},
 }
 # Every route that changes something, or takes a body, can answer this (serve/origins.py).

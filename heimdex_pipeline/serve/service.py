@@ -4,10 +4,11 @@ the links a browser can fetch media by. One per process, made by `create_app`.""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from heimdex_pipeline.search.searcher import NoSearchIndexError, Searcher
 from heimdex_pipeline.serve.links import MediaLinks
+from heimdex_pipeline.serve.sign_in import SignInLimiter
 from heimdex_pipeline.settings import Settings
 from heimdex_pipeline.stores import Stores
 
@@ -22,6 +23,7 @@ class Service:
     stores: Stores
     searcher: Searcher
     links: MediaLinks
+    sign_ins: SignInLimiter = field(default_factory=SignInLimiter)
     model_error: str | None = None
     model_ready: bool = False
     _catalog_ok: bool = False

@@ -45,5 +45,9 @@ def open_stores(settings: Settings, check_schema: bool = True) -> Stores:
     return Stores(
         catalog=catalog,
         objects=open_object_store(settings.object_store, settings.s3),
-        vectors=VectorStore(settings.lancedb_uri, settings.s3 if settings.lancedb_is_s3 else None),
+        vectors=VectorStore(
+            settings.lancedb_uri,
+            settings.s3 if settings.lancedb_is_s3 else None,
+            default_owner=settings.default_owner,
+        ),
     )

@@ -10,6 +10,10 @@ import numpy as np
 import pyarrow as pa
 
 from heimdex_pipeline.stores.filters import quote, videos_filter
+from heimdex_pipeline.stores.rows import delete_rows, replace_rows_of_videos
+from heimdex_pipeline.stores.rows import rows_per_video as faces_per_video
+
+__all__ = ["faces_per_video"]
 
 TABLE_PREFIX = "faces"
 
@@ -19,6 +23,7 @@ def faces_schema(dim: int) -> pa.Schema:
         [
             pa.field("face_id", pa.string(), nullable=False),
             pa.field("video_id", pa.string(), nullable=False),
+            pa.field("owner", pa.string(), nullable=False),
             pa.field("scene_id", pa.string(), nullable=False),
             pa.field("scene_index", pa.int32(), nullable=False),
             pa.field("time_s", pa.float64(), nullable=False),
@@ -45,7 +50,7 @@ def faces_table(store, model_id: str, dim: int, create: bool = True):
     """This face model's table, created if missing (None if missing and not `create`)."""
     name = faces_table_name(model_id)
     if name in store.table_names():
-        return store.db.open_table(name)
+        return store.open(name)
     if not create:
         return None
     return store.db.create_table(name, schema=faces_schema(dim), exist_ok=True)
@@ -53,24 +58,7 @@ def faces_table(store, model_id: str, dim: int, create: bool = True):
 
 def replace_faces_of_videos(table, video_ids: list[str], rows: pa.Table) -> None:
     """One commit: these videos' faces become exactly `rows` (none: they are removed)."""
-    if rows.num_rows == 0:
-        table.delete(videos_filter(video_ids))
-        return
-    (
-        table.merge_insert("face_id")
-        .when_matched_update_all()
-        .when_not_matched_insert_all()
-        .when_not_matched_by_source_delete(videos_filter(video_ids))
-        .execute(rows)
-    )
-
-
-def faces_per_video(table, video_ids: list[str]) -> dict[str, int]:
-    found = table.search().where(videos_filter(video_ids)).select(["video_id"]).to_arrow()
-    counts: dict[str, int] = {}
-    for video_id in found.column("video_id").to_pylist():
-        counts[video_id] = counts.get(video_id, 0) + 1
-    return counts
+    replace_rows_of_videos(table, "face_id", video_ids, rows)
 
 
 def delete_faces(store, face_ids: list[str]) -> int:
@@ -78,25 +66,12 @@ def delete_faces(store, face_ids: list[str]) -> int:
     removed = 0
     for start in range(0, len(face_ids), 500):
         where = f"face_id IN ({', '.join(quote(f) for f in face_ids[start : start + 500])})"
-        for name in face_tables(store):
-            table = store.db.open_table(name)
-            count = table.count_rows(where)
-            if count:
-                table.delete(where)
-                removed += count
+        removed += delete_rows(store, face_tables(store), where)
     return removed
 
 
 def delete_video_faces(store, video_id: str) -> int:
-    removed = 0
-    where = videos_filter([video_id])
-    for name in face_tables(store):
-        table = store.db.open_table(name)
-        count = table.count_rows(where)
-        if count:
-            table.delete(where)
-            removed += count
-    return removed
+    return delete_rows(store, face_tables(store), videos_filter([video_id]))
 
 
 def nearest_faces(table, descriptor: np.ndarray, limit: int, where: str | None = None) -> list:

@@ -21,6 +21,29 @@ INBOX_PREFIX = "inbox/"
 RUNS_PREFIX = "runs/"
 
 
+def incoming_folder(key: str) -> str | None:
+    """The first folder of a key under incoming/ (`incoming/<user>/…`: whose it is); None for
+    a key right under incoming/."""
+    rest = key[len(INCOMING_PREFIX) :] if key.startswith(INCOMING_PREFIX) else ""
+    folder, slash, _ = rest.partition("/")
+    return folder if slash else None
+
+
+def user_incoming_prefix(owner: str) -> str:
+    """Where a user's uploads go: the inbox sensor indexes them into their library."""
+    return f"{INCOMING_PREFIX}{owner}/"
+
+
+def video_of_key(key: str) -> str | None:
+    """The video an object derived from one belongs to (thumbnails, faces, frames, … and inbox
+    copies are under `<prefix>/<video id>/`); None for any other key."""
+    prefix, _, rest = key.partition("/")
+    video_id, slash, _ = rest.partition("/")
+    if slash and video_id and (prefix in DERIVED_PREFIXES or f"{prefix}/" == INBOX_PREFIX):
+        return video_id
+    return None
+
+
 def inbox_prefix(video_id: str) -> str:
     return f"{INBOX_PREFIX}{video_id}/"
 

@@ -13,6 +13,10 @@ import re
 import pyarrow as pa
 
 from heimdex_pipeline.stores.filters import videos_filter
+from heimdex_pipeline.stores.rows import delete_rows, ensure_scalar_indexes, replace_rows_of_videos
+from heimdex_pipeline.stores.rows import rows_per_video as lines_per_video
+
+__all__ = ["lines_per_video"]
 
 TABLE_PREFIX = "transcripts"
 
@@ -22,6 +26,7 @@ def transcripts_schema() -> pa.Schema:
         [
             pa.field("line_id", pa.string(), nullable=False),
             pa.field("video_id", pa.string(), nullable=False),
+            pa.field("owner", pa.string(), nullable=False),
             pa.field("scene_id", pa.string(), nullable=False),
             pa.field("scene_index", pa.int32(), nullable=False),
             pa.field("scene_start_s", pa.float64(), nullable=False),
@@ -53,7 +58,7 @@ def transcripts_table(store, model_id: str, create: bool = True):
     """This speech model's table, created (with its full-text index) if missing."""
     name = transcripts_table_name(model_id)
     if name in store.table_names():
-        return store.db.open_table(name)
+        return store.open(name)
     if not create:
         raise LookupError(f"no transcripts table {name}: index a video with this model first")
     table = store.db.create_table(name, schema=transcripts_schema(), exist_ok=True)
@@ -62,7 +67,8 @@ def transcripts_table(store, model_id: str, create: bool = True):
 
 
 def ensure_text_index(table, language: str = "English") -> bool:
-    """The full-text index on `text` (and a scalar one on video_id); True if one was built."""
+    """The full-text index on `text` (and scalar ones on video_id and owner); True if one was
+    built."""
     from lancedb.index import FTS
 
     columns = {column for index in table.list_indices() for column in index.columns}
@@ -80,42 +86,14 @@ def ensure_text_index(table, language: str = "English") -> bool:
             ),
         )
         built = True
-    if "video_id" not in columns and table.count_rows() > 0:
-        table.create_scalar_index("video_id", index_type="BTREE")
-        built = True
-    return built
+    return bool(ensure_scalar_indexes(table)) or built
 
 
 def replace_lines_of_videos(table, video_ids: list[str], rows: pa.Table) -> None:
     """One commit: these videos' lines become exactly `rows` (none: they are removed)."""
-    if rows.num_rows == 0:
-        table.delete(videos_filter(video_ids))
-        return
-    (
-        table.merge_insert("line_id")
-        .when_matched_update_all()
-        .when_not_matched_insert_all()
-        .when_not_matched_by_source_delete(videos_filter(video_ids))
-        .execute(rows)
-    )
-
-
-def lines_per_video(table, video_ids: list[str]) -> dict[str, int]:
-    found = table.search().where(videos_filter(video_ids)).select(["video_id"]).to_arrow()
-    counts: dict[str, int] = {}
-    for video_id in found.column("video_id").to_pylist():
-        counts[video_id] = counts.get(video_id, 0) + 1
-    return counts
+    replace_rows_of_videos(table, "line_id", video_ids, rows)
 
 
 def delete_video_lines(store, video_id: str) -> int:
     """Remove a video's lines from every speech model's table; how many were removed."""
-    removed = 0
-    for name in transcript_tables(store):
-        table = store.db.open_table(name)
-        where = videos_filter([video_id])
-        count = table.count_rows(where)
-        if count:
-            table.delete(where)
-            removed += count
-    return removed
+    return delete_rows(store, transcript_tables(store), videos_filter([video_id]))

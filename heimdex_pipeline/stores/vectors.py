@@ -9,8 +9,21 @@ import pyarrow as pa
 
 from heimdex_pipeline.settings import S3Settings
 from heimdex_pipeline.stores.filters import quote, videos_filter
+from heimdex_pipeline.stores.rows import (
+    delete_rows,
+    ensure_scalar_indexes,
+    replace_rows_of_videos,
+    rows_per_video,
+)
 
-__all__ = ["quote", "videos_filter"]  # where the steps and search have always found them
+# where the steps and search have always found them
+__all__ = [
+    "ensure_scalar_indexes",
+    "quote",
+    "replace_rows_of_videos",
+    "rows_per_video",
+    "videos_filter",
+]
 
 # lancedb is imported where it is used: it takes 1.5 s, and every Dagster step process imports the
 # code location, most of them without touching vectors.
@@ -31,6 +44,7 @@ def scenes_schema(dim: int) -> pa.Schema:
         [
             pa.field("scene_id", pa.string(), nullable=False),
             pa.field("video_id", pa.string(), nullable=False),
+            pa.field("owner", pa.string(), nullable=False),
             pa.field("scene_index", pa.int32(), nullable=False),
             pa.field("start_s", pa.float64(), nullable=False),
             pa.field("end_s", pa.float64(), nullable=False),
@@ -51,10 +65,15 @@ def table_name(model_id: str) -> str:
 class VectorStore:
     """A LanceDB connection (a local folder or s3://…) and the scenes tables in it."""
 
-    def __init__(self, uri: str, s3: S3Settings | None = None):
+    def __init__(self, uri: str, s3: S3Settings | None = None, default_owner: str = "local"):
         self.uri = uri
         self._options = _storage_options(s3) if uri.startswith("s3://") else None
         self._db = None
+        self.default_owner = default_owner  # whose rows a table from before owners holds
+
+    def open(self, name: str):
+        """An existing table, with the `owner` column every table has now (see `with_owner`)."""
+        return with_owner(self.db.open_table(name), self.default_owner)
 
     @property
     def db(self):
@@ -91,7 +110,7 @@ class VectorStore:
         """The scenes table for this model, created empty if missing (and `create`)."""
         name = table_name(model_id)
         if name in self.table_names():
-            table = self.db.open_table(name)
+            table = self.open(name)
             width = table.schema.field("vector").type.list_size
             if width != dim:
                 raise ValueError(f"table {name} holds {width}-d vectors, not {dim}-d")
@@ -107,14 +126,26 @@ class VectorStore:
         from heimdex_pipeline.stores.transcripts import delete_video_lines
 
         removed = delete_video_lines(self, video_id) + delete_video_faces(self, video_id)
-        for name in self.scenes_tables():
-            table = self.db.open_table(name)
-            where = f"video_id = {quote(video_id)}"
-            count = table.count_rows(where)
-            if count:
-                table.delete(where)
-                removed += count
-        return removed
+        return removed + delete_rows(self, self.scenes_tables(), videos_filter([video_id]))
+
+
+def with_owner(table, default_owner: str):
+    """The table, given the `owner` column if it was made before owners: its rows were all
+    the default owner's (as the catalog's migration made their videos). One commit, once."""
+    if "owner" not in table.schema.names:
+        table.add_columns({"owner": quote(default_owner)})
+    return table
+
+
+def owner_filter(owner: str | None) -> str | None:
+    """The pre-filter that keeps a search inside one owner's library (None: every library)."""
+    return None if owner is None else f"owner = {quote(owner)}"
+
+
+def all_of(*clauses: str | None) -> str | None:
+    """Filter clauses joined with AND (None when there are none)."""
+    given = [f"({c})" for c in clauses if c]
+    return " AND ".join(given) or None
 
 
 def _storage_options(s3: S3Settings | None) -> dict[str, str] | None:
@@ -129,30 +160,9 @@ def _storage_options(s3: S3Settings | None) -> dict[str, str] | None:
     }
 
 
-def replace_rows_of_videos(table, video_ids: list[str], rows: pa.Table) -> None:
-    """One commit: these videos' rows become exactly `rows` (readers see old or new, never
-    both; other videos' rows are untouched)."""
-    (
-        table.merge_insert("scene_id")
-        .when_matched_update_all()
-        .when_not_matched_insert_all()
-        .when_not_matched_by_source_delete(videos_filter(video_ids))
-        .execute(rows)
-    )
-
-
 def replace_video_rows(table, video_id: str, rows: pa.Table) -> None:
     """One commit: the video's rows become exactly `rows`."""
-    replace_rows_of_videos(table, [video_id], rows)
-
-
-def rows_per_video(table, video_ids: list[str]) -> dict[str, int]:
-    """How many rows the table holds for each of these videos."""
-    found = table.search().where(videos_filter(video_ids)).select(["video_id"]).to_arrow()
-    counts: dict[str, int] = {}
-    for video_id in found.column("video_id").to_pylist():
-        counts[video_id] = counts.get(video_id, 0) + 1
-    return counts
+    replace_rows_of_videos(table, "scene_id", [video_id], rows)
 
 
 def nearest(table, query, where: str | None = None):
@@ -172,13 +182,10 @@ def index_columns(table) -> set[str]:
 
 
 def ensure_indexes(table, vector_index_min_rows: int) -> dict[str, object]:
-    """A scalar index on video_id always; the vector index once the table is big enough."""
-    built: dict[str, object] = {}
+    """Scalar indexes always; the vector index once the table is big enough."""
+    built = ensure_scalar_indexes(table)
     columns = index_columns(table)
     rows = table.count_rows()
-    if "video_id" not in columns and rows > 0:
-        table.create_scalar_index("video_id", index_type="BTREE")
-        built["video_id"] = "BTREE"
     if "vector" not in columns and rows >= vector_index_min_rows:
         from lancedb.index import IvfHnswSq
 

@@ -10,7 +10,7 @@ from heimdex_pipeline.settings import Settings
 def run_db(args: argparse.Namespace, settings: Settings) -> int:
     from heimdex_pipeline.catalog.database import upgrade
 
-    upgrade(settings.database_url, args.revision)
+    upgrade(settings.database_url, args.revision, settings.default_owner)
     print(f"catalog at {settings.database_url_redacted} is at {args.revision}")
     return 0
 

@@ -28,7 +28,11 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
         shown = console.IndexProgress()
         try:
             outcomes = index_paths(
-                args.paths, settings, on_done=shown.video, on_progress=shown.status
+                args.paths,
+                settings,
+                on_done=shown.video,
+                on_progress=shown.status,
+                owner=args.owner,
             )
         finally:
             shown.close()
@@ -44,4 +48,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     index = commands.add_parser("index", help="index video files or folders of videos")
     index.add_argument("paths", nargs="+")
     index.add_argument("--json", action="store_true", help="print one JSON object per input")
+    index.add_argument(
+        "--owner",
+        metavar="NAME",
+        help="whose library the videos go in (a user; default: HEIMDEX_DEFAULT_OWNER)",
+    )
     index.set_defaults(run=run_index)

@@ -26,6 +26,7 @@ def run_search(args: argparse.Namespace, settings: Settings) -> int:
         face=args.face,
         person=args.person,
         face_distance=args.face_distance or settings.face_match_distance,
+        owner=args.owner,
     )
     console.show(response, args.json, console.print_hits)
     return 0
@@ -55,6 +56,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=float,
         help="how near a face must be to the photo's (Euclidean; default "
         "HEIMDEX_FACE_MATCH_DISTANCE, 0.6)",
+    )
+    search.add_argument(
+        "--owner", metavar="NAME", help="only this user's library (default: every library)"
     )
     search.add_argument("--json", action="store_true")
     search.set_defaults(run=run_search)

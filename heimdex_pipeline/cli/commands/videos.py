@@ -14,7 +14,7 @@ def run_videos(args: argparse.Namespace, settings: Settings) -> int:
     from heimdex_pipeline.search.listing import list_videos
     from heimdex_pipeline.stores import open_stores
 
-    page = list_videos(open_stores(settings), args.limit, args.offset)
+    page = list_videos(open_stores(settings), args.limit, args.offset, owner=args.owner)
     console.show(page, args.json, console.print_videos)
     return 0
 
@@ -38,6 +38,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     videos = commands.add_parser("videos", help="list videos, newest first")
     videos.add_argument("--limit", type=non_negative, default=50)
     videos.add_argument("--offset", type=non_negative, default=0)
+    videos.add_argument(
+        "--owner", metavar="NAME", help="only this user's library (default: every library)"
+    )
     videos.add_argument("--json", action="store_true")
     videos.set_defaults(run=run_videos)
 

@@ -27,7 +27,7 @@ def gather(catalog: CatalogResource, vectors: VectorStoreResource) -> dict[str, 
     with catalog.catalog().session() as session:
         counts = library_counts(session)
     store = vectors.store()
-    tables = {name: table_stats(store.db.open_table(name)) for name in store.scenes_tables()}
+    tables = {name: table_stats(store.open(name)) for name in store.scenes_tables()}
     return {**counts, "vector_tables": tables}
 
 

@@ -64,7 +64,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             location=env_or("HEIMDEX_OBJECT_STORE", settings.object_store), s3=s3
         ),
         "vectors": VectorStoreResource(
-            uri=env_or("HEIMDEX_LANCEDB_URI", settings.lancedb_uri), s3=s3
+            uri=env_or("HEIMDEX_LANCEDB_URI", settings.lancedb_uri),
+            s3=s3,
+            default_owner=env_or("HEIMDEX_DEFAULT_OWNER", settings.default_owner),
         ),
         "clip": ClipResource(model=settings.clip_model, pretrained=settings.clip_pretrained),
         "asr": AsrResource(model=settings.asr_model, language=settings.asr_language or ""),

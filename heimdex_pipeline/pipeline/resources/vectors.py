@@ -15,11 +15,12 @@ class VectorStoreResource(dg.ConfigurableResource):
 
     uri: str
     s3: S3Resource
+    default_owner: str = "local"  # whose rows a table from before owners holds
     _store: VectorStore | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         uri = normalise_location("HEIMDEX_LANCEDB_URI", self.uri)
-        self._store = VectorStore(uri, self.s3.settings())
+        self._store = VectorStore(uri, self.s3.settings(), default_owner=self.default_owner)
 
     def store(self) -> VectorStore:
         if self._store is None:

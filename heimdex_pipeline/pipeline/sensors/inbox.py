@@ -7,6 +7,10 @@ once a cycle. What the page holds is compared with the catalog rows in the same 
 - a new key (or one whose video was deleted) is registered, gets its partition, and is indexed;
 - a known key whose content changed (ETag / size and mtime) is indexed again as a new version;
 - a row whose key is gone from the listing is deleted, with everything made from it.
+
+Whose library a new key goes in: `incoming/<user>/…` is that user's; a key right under
+`incoming/` (or anywhere, while there are no users) is the default owner's. A key under a
+folder that names no user is skipped, and the tick's log says why.
 """
 
 import hashlib
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from heimdex_pipeline.catalog.models import Video, VideoState
+from heimdex_pipeline.catalog.users import user_names
 from heimdex_pipeline.catalog.video_ids import file_name_of, is_video_name, video_id_for
 from heimdex_pipeline.catalog.videos import (
     IN_PROGRESS,
@@ -34,7 +39,7 @@ from heimdex_pipeline.pipeline.resources import (
 from heimdex_pipeline.pipeline.runs import contiguous_batches, run_request
 from heimdex_pipeline.pipeline.tags import INDEX_JOB, RUN_KEY_TAG
 from heimdex_pipeline.stores import Stores
-from heimdex_pipeline.stores.keys import INCOMING_PREFIX
+from heimdex_pipeline.stores.keys import INCOMING_PREFIX, incoming_folder
 from heimdex_pipeline.stores.objects import InvalidKeyError, ObjectInfo, validate_key
 
 # One S3 LIST request a tick. With 30 s between ticks a listing of 10,000 keys is read through
@@ -69,7 +74,17 @@ class InboxChanges:
     removed: list[str]  # video ids whose source is gone
     next_cursor: InboxCursor
     scanned: int
-    refused: list[str] = field(default_factory=list)  # keys no path should be, with why
+    refused: list[str] = field(default_factory=list)  # keys skipped, with why
+
+
+def owner_of_key(key: str, users: set[str], default_owner: str) -> str | None:
+    """Whose library a key under incoming/ belongs in (None: no one's, see the module)."""
+    folder = incoming_folder(key)
+    if folder is None or not users:
+        return default_owner
+    if folder in users or folder == default_owner:
+        return folder
+    return None
 
 
 def scan_inbox(
@@ -77,6 +92,7 @@ def scan_inbox(
     cursor: InboxCursor,
     instance: dg.DagsterInstance,
     limit: int = KEYS_PER_TICK,
+    default_owner: str = "local",
 ) -> InboxChanges:
     """Compare one page of `incoming/` with the catalog; register what is new (no runs yet)."""
     page = stores.objects.list_page(INCOMING_PREFIX, limit=limit, start_after=cursor.after)
@@ -95,13 +111,22 @@ def scan_inbox(
     to_index: list[tuple[str, ObjectInfo]] = []
     with stores.catalog.session() as session:
         rows = videos_with_store_keys(session, INCOMING_PREFIX, cursor.after, upto)
+        users = user_names(session)
         for key, info in listed.items():
             row = rows.get(key)
             if row is not None and not _needs_run(row, info, instance):
                 continue
+            owner = owner_of_key(key, users, default_owner)
+            if owner is None:
+                refused.append(
+                    f"skipped {key}: {incoming_folder(key)!r} is no user. Put a user's videos "
+                    f"under incoming/<user>/ (`heimdex users list`), or right under incoming/ "
+                    f"for {default_owner}'s library"
+                )
+                continue
             uri = stores.objects.uri(key)
             video_id = row.id if row is not None else video_id_for(uri)
-            register_video(session, video_id, uri, file_name_of(uri), store_key=key)
+            register_video(session, video_id, uri, file_name_of(uri), owner=owner, store_key=key)
             to_index.append((video_id, info))
         gone = [row for key, row in rows.items() if key not in listed and _is_live(row)]
     # Never delete on a listing alone: the object must be missing when asked for directly.
@@ -154,9 +179,11 @@ def _run_requests(
     return [v for v, _ in new], by_video
 
 
-def build_inbox_sensor(batch_size: int, interval_s: int = 30) -> dg.SensorDefinition:
+def build_inbox_sensor(
+    batch_size: int, interval_s: int = 30, default_owner: str = "local"
+) -> dg.SensorDefinition:
     """The inbox sensor, starting at most `batch_size` new videos per run, every `interval_s`
-    seconds."""
+    seconds; keys outside a user's folder go to `default_owner`."""
 
     @dg.sensor(
         name="inbox_sensor",
@@ -165,8 +192,9 @@ def build_inbox_sensor(batch_size: int, interval_s: int = 30) -> dg.SensorDefini
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Reads {KEYS_PER_TICK} keys of `{INCOMING_PREFIX}` a tick (wrapping around): "
         f"new videos are registered and indexed, {batch_size} to a run; changed ones are "
-        "indexed again; removed ones are deleted with everything made from them. Upload "
-        "elsewhere, then move the finished file in.",
+        "indexed again; removed ones are deleted with everything made from them. "
+        "`incoming/<user>/` is that user's library; a key right under incoming/ is "
+        f"{default_owner}'s. Upload elsewhere, then move the finished file in.",
     )
     def inbox_sensor(
         context: dg.SensorEvaluationContext,
@@ -175,7 +203,12 @@ def build_inbox_sensor(batch_size: int, interval_s: int = 30) -> dg.SensorDefini
         vectors: VectorStoreResource,
     ) -> dg.SensorResult:
         stores = stores_from(catalog, objects, vectors)
-        changes = scan_inbox(stores, InboxCursor.parse(context.cursor), context.instance)
+        changes = scan_inbox(
+            stores,
+            InboxCursor.parse(context.cursor),
+            context.instance,
+            default_owner=default_owner,
+        )
         for line in changes.refused:
             context.log.warning(line)
         for video_id in changes.removed:

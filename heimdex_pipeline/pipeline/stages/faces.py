@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from heimdex_pipeline.catalog.models import Face
 from heimdex_pipeline.catalog.people import as_blob, drop_faces_of_video, recount, replace_faces
-from heimdex_pipeline.catalog.videos import scenes_of
+from heimdex_pipeline.catalog.videos import get_video, scenes_of
 from heimdex_pipeline.faces.model import DIM, FaceModel
 from heimdex_pipeline.faces.scan import Frame, scan_scene
 from heimdex_pipeline.media.detect import SceneSpan
@@ -44,6 +44,7 @@ from heimdex_pipeline.stores.faces import (
     replace_faces_of_videos,
 )
 from heimdex_pipeline.stores.keys import candidates_key, face_crop_key, faces_prefix
+from heimdex_pipeline.stores.vectors import ensure_scalar_indexes
 
 
 @dataclass
@@ -60,6 +61,7 @@ def _scan_video(context: StageContext, model: FaceModel, video_id: str) -> _Foun
     stores = context.stores
     samples = unpack_samples(stores.objects.get_bytes(candidates_key(video_id)))
     with stores.catalog.session() as session:
+        owner = get_video(session, video_id).owner
         scenes = [
             (row.id, SceneSpan(row.index, row.start_s, row.end_s))
             for row in scenes_of(session, video_id)
@@ -102,6 +104,7 @@ def _scan_video(context: StageContext, model: FaceModel, video_id: str) -> _Foun
                 {
                     "face_id": face_id,
                     "video_id": video_id,
+                    "owner": owner,
                     "scene_id": scene_id,
                     "scene_index": span.index,
                     "time_s": faces[-1].time_s,
@@ -143,6 +146,7 @@ def find_faces(context: StageContext, video_ids: list[str]) -> Iterator[tuple[st
         replace_faces_of_videos(
             table, members, pa.Table.from_pylist(rows, schema=faces_schema(DIM))
         )
+        ensure_scalar_indexes(table)
         stored = faces_per_video(table, members)
     except Exception as error:  # the commit is all or nothing: so is the outcome
         for video_id in members:

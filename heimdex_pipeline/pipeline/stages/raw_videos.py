@@ -58,6 +58,7 @@ def take_in_source(context: StageContext, video_id: str) -> StageResult:
     with stores.catalog.session() as session:
         video = get_video(session, video_id)
         source_uri, title, known_version = video.source_uri, video.title, video.source_version
+        owner = video.owner
         set_state(session, video_id, VideoState.VALIDATING)
     key = source_key(stores.objects, video_id, source_uri)
     version, copied = refresh_source(stores.objects, key, source_uri, known_version)
@@ -88,6 +89,7 @@ def take_in_source(context: StageContext, video_id: str) -> StageResult:
     return StageResult(
         metadata={
             "source": dg.MetadataValue.url(source_uri),
+            "owner": owner,
             "inbox_key": key,
             "container": facts.container,
             "codec": facts.codec,

@@ -12,6 +12,7 @@ import pyarrow as pa
 from heimdex_pipeline.catalog.models import VideoState
 from heimdex_pipeline.catalog.videos import (
     activate_complete_models,
+    get_video,
     record_vectors,
     scenes_of,
     set_state,
@@ -51,6 +52,7 @@ def _prepare(context: StageContext, video_id: str) -> _Prepared:
     )
     with context.stores.catalog.session() as session:
         by_id = {row.id: row for row in scenes_of(session, video_id)}
+        owner = get_video(session, video_id).owner
     if set(scene_ids) != set(by_id):
         raise RuntimeError("the stored vectors do not match the video's scenes: re-run embeddings")
     rows = pa.Table.from_pylist(
@@ -58,6 +60,7 @@ def _prepare(context: StageContext, video_id: str) -> _Prepared:
             {
                 "scene_id": scene_id,
                 "video_id": video_id,
+                "owner": owner,
                 "scene_index": by_id[scene_id].index,
                 "start_s": by_id[scene_id].start_s,
                 "end_s": by_id[scene_id].end_s,
@@ -86,7 +89,7 @@ def index_videos(context: StageContext, video_ids: list[str]) -> Iterator[tuple[
         try:
             table = context.stores.vectors.scenes_table(model_id, identity.dim)
             replace_rows_of_videos(
-                table, members, pa.concat_tables(prepared[v].rows for v in members)
+                table, "scene_id", members, pa.concat_tables(prepared[v].rows for v in members)
             )
             built = ensure_indexes(table, context.pipeline.vector_index_min_rows)
             stored = rows_per_video(table, members)

@@ -62,13 +62,19 @@ class _Heard:
 
 
 def _rows(
-    video_id: str, lines: list[Line], scenes: dict[str, SceneSpan], language, model_id: str
+    video_id: str,
+    owner: str,
+    lines: list[Line],
+    scenes: dict[str, SceneSpan],
+    language,
+    model_id: str,
 ) -> list[dict]:
     """The table rows of a video's lines."""
     return [
         {
             "line_id": line.line_id,
             "video_id": video_id,
+            "owner": owner,
             "scene_id": line.scene_id,
             "scene_index": line.scene_index,
             "scene_start_s": scenes[line.scene_id].start_s,
@@ -93,6 +99,7 @@ def _hear(context: StageContext, worker: AsrWorker, video_id: str) -> _Heard:
     with stores.catalog.session() as session:
         video = get_video(session, video_id)
         key = source_key(stores.objects, video_id, video.source_uri)
+        owner = video.owner
         scenes = {
             row.id: SceneSpan(row.id, row.index, row.start_s, row.end_s)
             for row in scenes_of(session, video_id)
@@ -102,7 +109,7 @@ def _hear(context: StageContext, worker: AsrWorker, video_id: str) -> _Heard:
     with stores.objects.local_path(key) as path:
         transcript = worker.transcribe(str(path))
     lines = lines_by_scene(transcript.segments, list(scenes.values()))
-    rows = _rows(video_id, lines, scenes, transcript.language, spec.model_id)
+    rows = _rows(video_id, owner, lines, scenes, transcript.language, spec.model_id)
     document = transcript_document(transcript, spec.model_id, lines)
     stores.objects.put_bytes(
         transcript_key(video_id, spec.model_id),

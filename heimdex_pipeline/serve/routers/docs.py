@@ -7,22 +7,22 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from heimdex_pipeline.serve.deps import require_sign_in, require_token
+from heimdex_pipeline.serve.deps import current_caller, page_caller
 
 router = APIRouter(include_in_schema=False)
 OPENAPI_URL = "/openapi.json"
 
 
-@router.get(OPENAPI_URL, dependencies=[Depends(require_token)])
+@router.get(OPENAPI_URL, dependencies=[Depends(current_caller)])
 def openapi_document(request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
-@router.get("/docs", dependencies=[Depends(require_sign_in)])
+@router.get("/docs", dependencies=[Depends(page_caller)])
 def swagger() -> HTMLResponse:
     return get_swagger_ui_html(openapi_url=OPENAPI_URL, title="Heimdex API")
 
 
-@router.get("/redoc", dependencies=[Depends(require_sign_in)])
+@router.get("/redoc", dependencies=[Depends(page_caller)])
 def redoc() -> HTMLResponse:
     return get_redoc_html(openapi_url=OPENAPI_URL, title="Heimdex API")

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse
 from PIL import Image
 
 from heimdex_pipeline.catalog.people import MAX_NAME_CHARS, UnknownPersonError, name_person
+from heimdex_pipeline.catalog.users import Caller
 from heimdex_pipeline.search.people import (
     PeopleList,
     PersonDetail,
@@ -31,31 +32,40 @@ from heimdex_pipeline.search.people import (
 )
 from heimdex_pipeline.search.searcher import NoSearchIndexError, SearchError
 from heimdex_pipeline.serve import schemas
-from heimdex_pipeline.serve.deps import SearchArgs, ServiceDep, require_sign_in, require_token
+from heimdex_pipeline.serve.deps import (
+    CallerDep,
+    PageCallerDep,
+    SearchArgs,
+    ServiceDep,
+    current_caller,
+    page_caller,
+)
 from heimdex_pipeline.serve.routers.pages import page
 from heimdex_pipeline.serve.uploads import read_limited
 
 PersonId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 
 router = APIRouter(
-    tags=["people"], dependencies=[Depends(require_token)], responses=schemas.GUARDED
+    tags=["people"], dependencies=[Depends(current_caller)], responses=schemas.GUARDED
 )
-pages = APIRouter(include_in_schema=False, dependencies=[Depends(require_sign_in)])
+pages = APIRouter(include_in_schema=False, dependencies=[Depends(page_caller)])
 
 
-def _person(service, person_id: int) -> PersonDetail:
+def _person(service, person_id: int, caller: Caller) -> PersonDetail:
+    """The person, if the caller may see them (else 404, as for a missing one)."""
     service.catalog_ready()
     try:
-        return person_detail(service.stores, person_id, service.links)
+        return person_detail(service.stores, person_id, service.links, caller.scope)
     except UnknownPersonError:
         raise HTTPException(404, f"no person {person_id}") from None
 
 
 @router.get("/api/people", response_model=PeopleList)
-def people(service: ServiceDep) -> dict:
-    """Everyone the faces were grouped into, most faces first, with a face crop each."""
+def people(service: ServiceDep, caller: CallerDep) -> dict:
+    """Everyone the faces of the caller's videos were grouped into, most faces first, with a
+    face crop each (an admin: of every library)."""
     service.catalog_ready()
-    return list_people(service.stores, service.links).as_dict()
+    return list_people(service.stores, service.links, caller.scope).as_dict()
 
 
 @router.get(
@@ -63,9 +73,9 @@ def people(service: ServiceDep) -> dict:
     response_model=PersonDetail,
     responses={404: {"model": schemas.Problem, "description": "no such person"}},
 )
-def person(service: ServiceDep, person_id: PersonId) -> dict:
+def person(service: ServiceDep, caller: CallerDep, person_id: PersonId) -> dict:
     """One person and the scenes they are seen in, each playing from when the face is seen."""
-    return _person(service, person_id).as_dict()
+    return _person(service, person_id, caller).as_dict()
 
 
 @router.put(
@@ -78,6 +88,7 @@ def person(service: ServiceDep, person_id: PersonId) -> dict:
 )
 def rename(
     service: ServiceDep,
+    caller: CallerDep,
     person_id: PersonId,
     name: Annotated[str, Body(embed=True, min_length=1, max_length=MAX_NAME_CHARS)],
 ) -> dict:
@@ -85,12 +96,12 @@ def rename(
     service.catalog_ready()
     try:
         with service.stores.catalog.session() as session:
-            name_person(session, person_id, name)
+            name_person(session, person_id, name, caller.scope)
     except UnknownPersonError:
         raise HTTPException(404, f"no person {person_id}") from None
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
-    return _person(service, person_id).person.as_dict()
+    return _person(service, person_id, caller).person.as_dict()
 
 
 @router.post(
@@ -105,6 +116,7 @@ def rename(
 )
 def search_face(
     service: ServiceDep,
+    caller: CallerDep,
     photo: Annotated[UploadFile, File(description="a photo of the face")],
     args: SearchArgs,
     q: Annotated[str | None, Form(max_length=1000, description="and a text to rank by")] = None,
@@ -123,7 +135,7 @@ def search_face(
     distance = max_distance or service.settings.face_match_distance
     try:
         answer = service.searcher.search(
-            text=q or None, face=picture, face_distance=distance, **args
+            text=q or None, face=picture, face_distance=distance, owner=caller.scope, **args
         )
     except SearchError as error:
         if isinstance(error, NoSearchIndexError):
@@ -133,12 +145,15 @@ def search_face(
 
 
 @pages.get("/people")
-def people_page(request: Request, service: ServiceDep) -> HTMLResponse:
+def people_page(request: Request, service: ServiceDep, caller: PageCallerDep) -> HTMLResponse:
     service.catalog_ready()
-    return page(request, "people.html", people=list_people(service.stores, service.links).people)
+    listed = list_people(service.stores, service.links, caller.scope).people
+    return page(request, "people.html", caller=caller, people=listed)
 
 
 @pages.get("/people/{person_id}")
-def person_page(request: Request, service: ServiceDep, person_id: PersonId) -> HTMLResponse:
-    detail = _person(service, person_id)
-    return page(request, "person.html", person=detail.person, scenes=detail.scenes)
+def person_page(
+    request: Request, service: ServiceDep, caller: PageCallerDep, person_id: PersonId
+) -> HTMLResponse:
+    detail = _person(service, person_id, caller)
+    return page(request, "person.html", caller=caller, person=detail.person, scenes=detail.scenes)

@@ -10,13 +10,13 @@ from PIL import Image
 
 from heimdex_pipeline.search.searcher import NoSearchIndexError, SearchError
 from heimdex_pipeline.serve import schemas
-from heimdex_pipeline.serve.deps import SearchArgs, ServiceDep, require_token
+from heimdex_pipeline.serve.deps import CallerDep, SearchArgs, ServiceDep, current_caller
 from heimdex_pipeline.serve.uploads import read_limited
 
 router = APIRouter(
     prefix="/api/search",
     tags=["search"],
-    dependencies=[Depends(require_token)],
+    dependencies=[Depends(current_caller)],
     responses={
         **schemas.GUARDED,
         409: {"model": schemas.Problem, "description": "nothing is searchable yet"},
@@ -27,6 +27,7 @@ router = APIRouter(
 @router.get("", response_model=schemas.SearchAnswer)
 def search_text(
     service: ServiceDep,
+    caller: CallerDep,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="what to find")],
     args: SearchArgs,
     mode: Annotated[
@@ -40,10 +41,13 @@ def search_text(
         ),
     ] = None,
 ) -> dict:
-    """Scenes that best match a text, best first, of videos indexed now; each hit says why it
-    matched (`visual_score`, `speech`, `face`) and where to play it from (`play_from_s`)."""
+    """Scenes of the caller's videos indexed now (an admin: of every library) that best match
+    a text, best first; each hit says why it matched (`visual_score`, `speech`, `face`) and
+    where to play it from (`play_from_s`)."""
     try:
-        return service.searcher.search(text=q, mode=mode, person=person, **args).as_dict()
+        return service.searcher.search(
+            text=q, mode=mode, person=person, owner=caller.scope, **args
+        ).as_dict()
     except SearchError as error:
         if isinstance(error, NoSearchIndexError) or person is None:
             raise
@@ -61,6 +65,7 @@ def search_text(
 )
 def search_image(
     service: ServiceDep,
+    caller: CallerDep,
     image: Annotated[UploadFile, File(description="a picture or a video frame")],
     args: SearchArgs,
 ) -> dict:
@@ -71,7 +76,7 @@ def search_image(
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise HTTPException(400, f"not an image we can read: {error}") from None
     try:
-        return service.searcher.search(image=picture, **args).as_dict()
+        return service.searcher.search(image=picture, owner=caller.scope, **args).as_dict()
     except SearchError as error:
         if isinstance(error, NoSearchIndexError):
             raise

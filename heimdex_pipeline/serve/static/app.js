@@ -31,6 +31,9 @@ function show(result, label) {
     }
     card.querySelector(".rank").textContent = `#${hit.rank}`;
     card.querySelector(".title").textContent = hit.video_title || hit.video_id;
+    if (document.body.dataset.admin === "yes" && hit.video_owner) {  // whose, for an admin
+      card.querySelector(".title").after(Object.assign(document.createElement("span"), { className: "owner", textContent: hit.video_owner }));
+    }
     card.querySelector(".span").textContent = `${time(hit.start_s)} – ${time(hit.end_s)}`;
     const why = hit.visual_score !== null ? ` · pictures ${hit.visual_score.toFixed(3)}` : "";
     card.querySelector(".score").textContent = `score ${hit.score.toFixed(3)}${why}`;
