@@ -568,3 +568,66 @@ def test_a_catalog_from_before_users_is_the_default_owners(tmp_path, postgres_ur
     reopened = VectorStore(str(tmp_path / "lancedb"), default_owner="grandma")
     rows = reopened.open("scenes_tiny_8_old").search().to_list()
     assert [(r["video_id"], r["owner"]) for r in rows] == [("old-1", "grandma")]
+
+
+@pytest.mark.slow
+def test_the_inbox_puts_a_users_folder_in_their_library_and_says_why_it_skips_others(
+    make_settings, sample_videos
+):
+    import dagster as dg
+
+    from heimdex_pipeline.pipeline.sensors.inbox import InboxCursor, scan_inbox
+    from heimdex_pipeline_tests.test_sensors import tick
+
+    settings = make_settings()
+    stores = stores_of(settings)
+    with stores.catalog.session() as session:
+        add_user(session, "alice")
+    clip = sample_videos / "realshort.mp4"
+    for key in ("incoming/alice/trip.mp4", "incoming/mallory/trip.mp4", "incoming/top.mp4"):
+        stores.objects.put_file(key, clip)
+    instance = dg.DagsterInstance.ephemeral()
+    refused = scan_inbox(stores, InboxCursor(), instance).refused  # what the tick logs
+    assert len(refused) == 1 and "incoming/mallory/trip.mp4" in refused[0]
+    assert "'mallory' is no user" in refused[0] and "incoming/<user>/" in refused[0]
+    with stores.catalog.session() as session:
+        owners = {v.store_key: v.owner for v in session.scalars(select(Video))}
+    assert owners == {"incoming/alice/trip.mp4": "alice", "incoming/top.mp4": "local"}
+    result = tick(settings, instance)  # a tick asks for the two, never for mallory's
+    (added,) = result.dynamic_partitions_requests
+    with stores.catalog.session() as session:
+        assert sorted(added.partition_keys) == sorted(v.id for v in session.scalars(select(Video)))
+    assert result.run_requests
+
+
+@pytest.mark.slow
+def test_the_users_command_prints_a_token_once_and_lists_and_revokes(make_settings, capsys):
+    from heimdex_pipeline.cli.main import main
+
+    settings = make_settings()
+    stores_of(settings)
+    env = {"HEIMDEX_HOME": str(settings.home)}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        capsys.readouterr()
+        assert main(["users", "add", "alice"]) == 0
+        token = capsys.readouterr().out.strip()
+        assert len(token) >= 43
+        assert main(["users", "add", "root", "--admin"]) == 0
+        capsys.readouterr()
+        assert main(["users", "list"]) == 0
+        listed = capsys.readouterr().out
+        assert re.search(r"alice\s+user\s+active", listed) and re.search(r"root\s+admin", listed)
+        assert token not in listed
+        assert main(["users", "revoke", "alice"]) == 0
+        capsys.readouterr()
+        assert main(["users", "--json"]) == 0
+        rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+        assert rows["alice"]["state"] == "revoked" and rows["root"]["admin"] is True
+        assert main(["users", "revoke", "nobody"]) == 2
+        assert "no user 'nobody'" in capsys.readouterr().err
+        assert main(["index", "--owner", "nobody", str(Path(__file__))]) == 2
+    with stores_of(settings).catalog.session() as session:
+        assert caller_for_token(session, token) is None
+        assert not list(session.scalars(select(Video)))  # an unknown owner registers nothing
