@@ -2,13 +2,19 @@
 rows, with 1 and 8 concurrent clients, the server's peak memory, and `GET /api/videos` over
 10,000 videos. Real-size ViT-B-32 with random weights (speed only); synthetic clustered vectors.
 
+With `--users N` the videos are spread over N users (each with a token) and the figure is the
+owner pre-filter's price: text queries as a user (a random one each request: their library
+only) against the same queries with the admin token (no filter), in alternating rounds.
+
     .venv/bin/python benchmarks/serve_latency.py [--rows 10000 100000 1000000] [--seconds 20]
+    .venv/bin/python benchmarks/serve_latency.py --rows 1000000 --users 1000 [--rounds 6]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import statistics
 import subprocess
 import tempfile
@@ -44,11 +50,20 @@ WORDS = [
 VIDEOS = 10_000
 
 
-def build_library(home: Path, rows: int) -> None:
-    """A catalog of VIDEOS indexed videos and a scenes table of `rows` vectors for the
-    ViT-B-32/random model, indexed as search_index would index it."""
+ADMIN_TOKEN = "serve-latency-admin-token"
+
+
+def owner_of(video: int, users: int) -> str:
+    return f"user-{video % users:04d}" if users else "local"
+
+
+def build_library(home: Path, rows: int, users: int = 0) -> list[str]:
+    """A catalog of VIDEOS indexed videos (spread over `users` users, when given) and a scenes
+    table of `rows` vectors for the ViT-B-32/random model, indexed as search_index would index
+    it. The users' tokens."""
     from heimdex_pipeline.catalog.database import upgrade
     from heimdex_pipeline.catalog.models import SearchModel, Video, VideoState, utcnow
+    from heimdex_pipeline.catalog.users import add_user
     from heimdex_pipeline.clip.model import load_clip
     from heimdex_pipeline.settings import load_settings
     from heimdex_pipeline.stores import open_stores
@@ -63,10 +78,12 @@ def build_library(home: Path, rows: int) -> None:
                                 dim=identity.dim, weights_sha256=identity.weights_sha256,
                                 activated_at=utcnow()))  # fmt: skip
         session.add_all(
-            Video(id=f"video-{n:05d}", source_uri=f"file:///videos/video-{n:05d}.mp4",
-                  title=f"video {n}.mp4", state=VideoState.INDEXED, duration_s=60.0)
+            Video(id=f"video-{n:05d}", owner=owner_of(n, users),
+                  source_uri=f"file:///videos/video-{n:05d}.mp4", title=f"video {n}.mp4",
+                  state=VideoState.INDEXED, duration_s=60.0)
             for n in range(VIDEOS)
         )  # fmt: skip
+        tokens = [add_user(session, owner_of(n, users)) for n in range(users)]
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(256, identity.dim)).astype(np.float32)
     table = stores.vectors.scenes_table(identity.model_id, identity.dim)
@@ -80,6 +97,7 @@ def build_library(home: Path, rows: int) -> None:
         table.add(pa.table({
             "scene_id": pa.array([f"scene-{i}" for i in ids]),
             "video_id": pa.array([f"video-{i % VIDEOS:05d}" for i in ids]),
+            "owner": pa.array([owner_of(i % VIDEOS, users) for i in ids]),
             "scene_index": pa.array((ids // VIDEOS).astype(np.int32)),
             "start_s": pa.array((ids // VIDEOS) * 5.0),
             "end_s": pa.array((ids // VIDEOS) * 5.0 + 5.0),
@@ -90,6 +108,7 @@ def build_library(home: Path, rows: int) -> None:
     started = time.perf_counter()
     ensure_indexes(table, 10_000)
     print(f"{rows} rows indexed in {time.perf_counter() - started:.0f} s", flush=True)
+    return tokens
 
 
 def query_image() -> bytes:
@@ -112,8 +131,11 @@ def _multipart(image: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-def load(base: str, kind: str, clients: int, seconds: float) -> list[float]:
-    """Latencies (ms) of requests from `clients` threads for `seconds`."""
+def load(
+    base: str, kind: str, clients: int, seconds: float, tokens: list[str] | None = None
+) -> list[float]:
+    """Latencies (ms) of requests from `clients` threads for `seconds` (each with one of
+    `tokens`, drawn at random, when given)."""
     body, content_type = _multipart(query_image())
     rng = np.random.default_rng(clients)
     latencies: list[float] = []
@@ -134,6 +156,9 @@ def load(base: str, kind: str, clients: int, seconds: float) -> list[float]:
                 )  # fmt: skip
             else:
                 request = urllib.request.Request(f"{base}/api/videos?limit=50")
+            if tokens:
+                token = tokens[int(rng.integers(0, len(tokens)))]
+                request.add_header("Authorization", f"Bearer {token}")
             started = time.perf_counter()
             with urllib.request.urlopen(request, timeout=60) as answer:
                 answer.read()
@@ -157,14 +182,14 @@ def figures(latencies: list[float]) -> dict:
     }
 
 
-def measure(rows: int, seconds: float) -> dict:
+def measure(rows: int, seconds: float, users: int = 0, rounds: int = 6) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         started = time.perf_counter()
-        build_library(home, rows)
+        tokens = build_library(home, rows, users)
         built = time.perf_counter() - started
         port = free_port()
-        env = heimdex_env(home)
+        env = heimdex_env(home, **({"HEIMDEX_API_TOKEN": ADMIN_TOKEN} if users else {}))
         server = subprocess.Popen(
             [PYTHON, "-m", "heimdex_pipeline.cli.main", "serve", "--port", str(port)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -190,6 +215,8 @@ def measure(rows: int, seconds: float) -> dict:
                 if time.monotonic() > deadline:
                     raise RuntimeError("heimdex serve did not come up")
                 time.sleep(0.5)
+            if users:
+                return owner_filter_figures(base, rows, users, tokens, seconds, rounds, built)
             load(base, "text", 1, 3)  # warm-up
             result = {"rows": rows, "build_s": round(built, 1)}
             for kind in ("text", "image"):
@@ -208,16 +235,49 @@ def measure(rows: int, seconds: float) -> dict:
             server.wait(timeout=30)
 
 
+def owner_filter_figures(base, rows, users, tokens, seconds, rounds, built) -> dict:
+    """Text queries with the owner pre-filter (a user's token) and without (the admin's), one
+    client, in alternating rounds of `seconds / rounds` each: the medians, and their ratio."""
+    check = urllib.request.Request(f"{base}/api/search?limit=20&q=a%20dog")
+    check.add_header("Authorization", f"Bearer {tokens[0]}")
+    with urllib.request.urlopen(check, timeout=60) as answer:
+        hits = json.loads(answer.read())["hits"]
+    assert hits and {hit["video_owner"] for hit in hits} == {"user-0000"}, hits[:2]
+    load(base, "text", 1, 3, [ADMIN_TOKEN])  # warm-up
+    load(base, "text", 1, 3, tokens)
+    filtered: list[float] = []
+    unfiltered: list[float] = []
+    per_round = seconds / rounds
+    for number in range(rounds):
+        order = [(filtered, tokens), (unfiltered, [ADMIN_TOKEN])]
+        for sink, given in order if number % 2 == 0 else order[::-1]:
+            sink.extend(load(base, "text", 1, per_round, given))
+    mine, everyone = figures(filtered), figures(unfiltered)
+    result = {
+        "rows": rows,
+        "users": users,
+        "hits_per_page": len(hits),
+        "build_s": round(built, 1),
+        "owner_filtered": mine,
+        "unfiltered": everyone,
+        "ratio_p50": round(mine["p50_ms"] / everyone["p50_ms"], 3),
+    }
+    print(result, flush=True)
+    return result
+
+
 def main() -> None:
     global ARGS
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--users", type=int, default=0, help="spread the videos over N users")
+    parser.add_argument("--rounds", type=int, default=6, help="alternations (with --users)")
     ARGS = parser.parse_args()
-    results = [measure(rows, ARGS.seconds) for rows in ARGS.rows]
+    results = [measure(rows, ARGS.seconds, ARGS.users, ARGS.rounds) for rows in ARGS.rows]
     for result in results:
         print(result)
-    save("serve_latency", {"results": results})
+    save("serve_latency_owners" if ARGS.users else "serve_latency", {"results": results})
 
 
 if __name__ == "__main__":
