@@ -34,6 +34,7 @@ from heimdex_pipeline.catalog.videos import (
     videos_by_id,
 )
 from heimdex_pipeline.clip.model import ClipEncoder, ModelIdentity, shared_clip
+from heimdex_pipeline.search.encoding import QueryEncoder
 from heimdex_pipeline.search.faces import (
     MATCH_DISTANCE,
     FaceMatch,
@@ -105,10 +106,13 @@ class SearchResponse:
     mode: str = "visual"
     speech_model: str | None = None  # the transcripts' model, when they answered
     faces_in_photo: int | None = None  # when searched by a photo of a face
+    # the query's encoding, when CLIP answered: cached, batch size, queued and encode times
+    timing: dict[str, object] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
             "mode": self.mode,
+            "timing": self.timing,
             "faces_in_photo": self.faces_in_photo,
             "model": self.model.as_dict() if self.model else None,
             "speech_model": self.speech_model,
@@ -195,7 +199,9 @@ class Searcher:
         self.stores = stores
         self.configured = configured  # (HEIMDEX_CLIP_MODEL, HEIMDEX_CLIP_PRETRAINED)
         self.link = link or store_links(stores.objects)
-        self._encoding = threading.Lock()  # one query at a time on the model: no oversubscription
+        # per model: concurrent queries encoded together, repeated ones cached (encoding.py)
+        self._queries: dict[str, QueryEncoder] = {}
+        self._queries_lock = threading.Lock()
         self._catalog_checked = False
 
     def active(self) -> SearchModel:
@@ -225,6 +231,15 @@ class Searcher:
                 f"({encoder.identity.model_id} != {model.model_id}): run `heimdex reembed`"
             )
         return encoder
+
+    def query_encoder(self) -> QueryEncoder:
+        """The batching, caching encoder of the active model's queries (one per model)."""
+        encoder = self.encoder()
+        model_id = encoder.identity.model_id
+        with self._queries_lock:
+            if model_id not in self._queries:
+                self._queries[model_id] = QueryEncoder(encoder)
+            return self._queries[model_id]
 
     def notes(self, model: SearchModel) -> list[str]:
         """What a person should know about the model being served."""
@@ -292,15 +307,13 @@ class Searcher:
         depth = max(wanted, HYBRID_DEPTH) if mode == "hybrid" else wanted
         rankings: dict[str, list[dict]] = {}
         notes: list[str] = []
-        identity, speech_model = None, None
+        identity, speech_model, timing = None, None, None
         if mode in ("visual", "hybrid"):
             model = self.active()
-            encoder = self.encoder()
-            with self._encoding:
-                if picture is not None:
-                    query = encoder.encode_images([picture])[0]
-                else:
-                    query = encoder.encode_texts([text or ""])[0]
+            queries = self.query_encoder()
+            encoded = queries.image(picture) if picture is not None else queries.text(text or "")
+            query, timing = encoded.vector, encoded.timing()
+            encoder = queries.encoder
             table = self.stores.vectors.scenes_table(model.model_id, model.dim, create=False)
             rankings["visual"], _ = self._indexed_rows(table, query, where, depth, owner)
             identity = encoder.identity
@@ -331,7 +344,7 @@ class Searcher:
             notes += who.notes
         hits = self._fuse(rankings, text or "", mode, offset, limit, who, owner)
         faces_in_photo = who.faces_in_photo if who is not None else None
-        return SearchResponse(hits, identity, notes, mode, speech_model, faces_in_photo)
+        return SearchResponse(hits, identity, notes, mode, speech_model, faces_in_photo, timing)
 
     def _who(
         self, face, person, threshold: float, video_ids: list[str] | None, owner: str | None

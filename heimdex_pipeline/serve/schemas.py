@@ -23,6 +23,15 @@ class ModelInfo(BaseModel):
     random_weights: bool
 
 
+class QueryTiming(BaseModel):
+    """What encoding the query cost (concurrent queries share one forward pass)."""
+
+    cached: bool = Field(description="the query's vector came from the cache: no encoding")
+    batch_size: int = Field(description="queries encoded in the same pass (0 when cached)")
+    queued_ms: float = Field(description="waiting for the pass")
+    encode_ms: float = Field(description="the pass")
+
+
 class SearchAnswer(BaseModel):
     mode: Literal["visual", "speech", "hybrid", "face"] = Field(
         description="`face`: a face photo or a person alone, nearest face first"
@@ -33,6 +42,7 @@ class SearchAnswer(BaseModel):
     model: ModelInfo | None = Field(description="the CLIP model, when the pictures were searched")
     speech_model: str | None = Field(description="the speech model, when transcripts were searched")
     random_weights: bool = Field(description="true when the model's weights are random")
+    timing: QueryTiming | None = Field(None, description="the query's encoding, when CLIP ran")
     notes: list[str]
     hits: list[SearchHit]
 
