@@ -1,6 +1,8 @@
 """`heimdex serve` under load: HTTP latency of text and image queries at 10k, 100k and 1M scene
 rows, with 1 and 8 concurrent clients, the server's peak memory, and `GET /api/videos` over
 10,000 videos. Real-size ViT-B-32 with random weights (speed only); synthetic clustered vectors.
+Text queries are new each time (`text`: the encoder runs) or one of four asked again and again
+(`text_cached`); 1, 8 and 32 concurrent clients; requests a second beside the latencies.
 
 With `--users N` the videos are spread over N users (each with a token) and the figure is the
 owner pre-filter's price: text queries as a user (a random one each request: their library
@@ -48,6 +50,8 @@ WORDS = [
     "blue",
 ]
 VIDEOS = 10_000
+REPEATED = ["a dog on a beach", "a red car at night", "people running", "a city street"]
+CLIENTS = (1, 8, 32)
 
 
 ADMIN_TOKEN = "serve-latency-admin-token"
@@ -142,10 +146,15 @@ def load(
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
+    counter = iter(range(10**9))
+
     def client() -> None:
         while time.monotonic() < deadline:
-            if kind == "text":
-                words = " ".join(rng.choice(WORDS, 4))
+            if kind in ("text", "text_cached"):
+                if kind == "text":  # a query no one asked before: the encoder runs
+                    words = f"{' '.join(rng.choice(WORDS, 4))} {next(counter)}"
+                else:  # one of a few, asked again and again (paging, a team's favourites)
+                    words = REPEATED[int(rng.integers(0, len(REPEATED)))]
                 request = urllib.request.Request(
                     f"{base}/api/search?limit=20&q={urllib.parse.quote(words)}"
                 )
@@ -173,10 +182,17 @@ def load(
     return latencies
 
 
-def figures(latencies: list[float]) -> dict:
+def load_one(base: str, text: str) -> None:
+    url = f"{base}/api/search?limit=20&q={urllib.parse.quote(text)}"
+    with urllib.request.urlopen(url, timeout=60) as answer:
+        answer.read()
+
+
+def figures(latencies: list[float], seconds: float | None = None) -> dict:
     ordered = sorted(latencies)
     return {
         "requests": len(ordered),
+        **({"per_s": round(len(ordered) / seconds, 1)} if seconds else {}),
         "p50_ms": round(statistics.median(ordered), 1),
         "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
     }
@@ -219,10 +235,12 @@ def measure(rows: int, seconds: float, users: int = 0, rounds: int = 6) -> dict:
                 return owner_filter_figures(base, rows, users, tokens, seconds, rounds, built)
             load(base, "text", 1, 3)  # warm-up
             result = {"rows": rows, "build_s": round(built, 1)}
-            for kind in ("text", "image"):
-                for clients in (1, 8):
+            for query in REPEATED:  # the cached kind's queries, asked once before
+                load_one(base, query)
+            for kind in ("text", "text_cached", "image"):
+                for clients in CLIENTS:
                     result[f"{kind}_{clients}_clients"] = figures(
-                        load(base, kind, clients, seconds)
+                        load(base, kind, clients, seconds), seconds
                     )
                     print(rows, kind, clients, result[f"{kind}_{clients}_clients"], flush=True)
             if rows == min(ARGS.rows):
