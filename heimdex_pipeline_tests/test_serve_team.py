@@ -47,6 +47,22 @@ def _together(count: int, work) -> list:
     return results
 
 
+def test_the_text_tower_on_the_texts_tokens_alone_gives_clips_own_features(tiny_clip):
+    import torch
+
+    from heimdex_pipeline.clip.model import _encode_trimmed, _trimmable
+
+    encoder = load_clip(*tiny_clip)
+    assert _trimmable(encoder._model)  # else the check below compares nothing
+    texts = ["a dog", "two people talking in a red car at night on a wet street", "x"]
+    tokens = encoder._tokenizer(texts)
+    with torch.inference_mode():
+        full = encoder._model.encode_text(tokens).numpy()
+        trimmed = _encode_trimmed(encoder._model, tokens).numpy()
+    assert trimmed.shape == full.shape
+    np.testing.assert_allclose(trimmed, full, atol=1e-5)
+
+
 def test_queries_encoded_together_get_the_vectors_each_gets_alone(tiny_clip):
     encoder = load_clip(*tiny_clip)
     alone = {text: encoder.encode_texts([text])[0] for text in WORDS}

@@ -221,9 +221,9 @@ class Searcher:
             self.stores.catalog.ready()
             self._catalog_checked = True
 
-    def encoder(self) -> ClipEncoder:
+    def encoder(self, model: SearchModel | None = None) -> ClipEncoder:
         """The active model's encoder (loaded on first use), checked to be the indexed one."""
-        model = self.active()
+        model = model or self.active()
         encoder = shared_clip(model.model, model.pretrained)
         if encoder.identity.model_id != model.model_id:
             raise NoSearchIndexError(
@@ -232,9 +232,9 @@ class Searcher:
             )
         return encoder
 
-    def query_encoder(self) -> QueryEncoder:
+    def query_encoder(self, model: SearchModel | None = None) -> QueryEncoder:
         """The batching, caching encoder of the active model's queries (one per model)."""
-        encoder = self.encoder()
+        encoder = self.encoder(model)
         model_id = encoder.identity.model_id
         with self._queries_lock:
             if model_id not in self._queries:
@@ -310,7 +310,7 @@ class Searcher:
         identity, speech_model, timing = None, None, None
         if mode in ("visual", "hybrid"):
             model = self.active()
-            queries = self.query_encoder()
+            queries = self.query_encoder(model)
             encoded = queries.image(picture) if picture is not None else queries.text(text or "")
             query, timing = encoded.vector, encoded.timing()
             encoder = queries.encoder

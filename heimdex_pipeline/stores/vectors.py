@@ -107,17 +107,21 @@ class VectorStore:
         return table_name(model_id) in self.table_names()
 
     def scenes_table(self, model_id: str, dim: int, create: bool = True):
-        """The scenes table for this model, created empty if missing (and `create`)."""
+        """The scenes table for this model, created empty if missing (and `create`; else
+        LookupError). A search opens it straight away, without listing every table."""
         name = table_name(model_id)
-        if name in self.table_names():
+        if create and name not in self.table_names():
+            return self.db.create_table(name, schema=scenes_schema(dim), exist_ok=True)
+        try:
             table = self.open(name)
-            width = table.schema.field("vector").type.list_size
-            if width != dim:
-                raise ValueError(f"table {name} holds {width}-d vectors, not {dim}-d")
-            return table
-        if not create:
-            raise LookupError(f"no vector table {name}: index a video with this model first")
-        return self.db.create_table(name, schema=scenes_schema(dim), exist_ok=True)
+        except (ValueError, FileNotFoundError) as error:  # LanceDB: "Table '…' was not found"
+            raise LookupError(
+                f"no vector table {name}: index a video with this model first"
+            ) from error
+        width = table.schema.field("vector").type.list_size
+        if width != dim:
+            raise ValueError(f"table {name} holds {width}-d vectors, not {dim}-d")
+        return table
 
     def delete_video(self, video_id: str) -> int:
         """Remove a video's rows from every model's table (scenes, transcripts and faces); the
