@@ -308,6 +308,7 @@ class Searcher:
         rankings: dict[str, list[dict]] = {}
         notes: list[str] = []
         identity, speech_model, timing = None, None, None
+        known: dict = {}  # videos the catalog was already asked about (live, the owner's)
         if mode in ("visual", "hybrid"):
             model = self.active()
             queries = self.query_encoder(model)
@@ -315,7 +316,7 @@ class Searcher:
             query, timing = encoded.vector, encoded.timing()
             encoder = queries.encoder
             table = self.stores.vectors.scenes_table(model.model_id, model.dim, create=False)
-            rankings["visual"], _ = self._indexed_rows(table, query, where, depth, owner)
+            rankings["visual"], known = self._indexed_rows(table, query, where, depth, owner)
             identity = encoder.identity
             notes += self.notes(model)
         if mode in ("speech", "hybrid"):
@@ -342,7 +343,7 @@ class Searcher:
                 for name, rows in rankings.items()
             }
             notes += who.notes
-        hits = self._fuse(rankings, text or "", mode, offset, limit, who, owner)
+        hits = self._fuse(rankings, text or "", mode, offset, limit, who, owner, known)
         faces_in_photo = who.faces_in_photo if who is not None else None
         return SearchResponse(hits, identity, notes, mode, speech_model, faces_in_photo, timing)
 
@@ -412,6 +413,7 @@ class Searcher:
         limit: int,
         who: _Who | None = None,
         owner: str | None = None,
+        known: dict | None = None,
     ) -> list[SearchHit]:
         """One ranking of scenes: a single mode's as it is, two fused by reciprocal rank (only
         scenes of `owner`'s videos, when given, whatever the rankings hold)."""
@@ -448,7 +450,9 @@ class Searcher:
                         row["video_id"], row["scene_index"], row["scene_start_s"],
                         row["scene_end_s"], None,
                     )  # fmt: skip
-            videos = videos_by_id(session, {scene[0] for scene in scenes.values()}, owner)
+            wanted = {scene[0] for scene in scenes.values()}
+            videos = {v: known[v] for v in wanted if known and v in known}
+            videos |= videos_by_id(session, wanted - set(videos), owner)
         hits = []
         for rank, scene_id in enumerate(order, start=offset + 1):
             if scene_id not in scenes or scenes[scene_id][0] not in videos:  # re-indexed since

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 
-from heimdex_pipeline.catalog.users import Caller, caller_for_token, has_users
+from heimdex_pipeline.catalog.users import Caller, caller_for_token
 from heimdex_pipeline.search.searcher import MAX_LIMIT, MAX_OFFSET
 from heimdex_pipeline.serve.service import Service
 
@@ -45,7 +45,7 @@ def identify(service: Service, token: str) -> Caller | None:
         return Caller(owner, admin=True)
     service.catalog_ready()
     with service.stores.catalog.session() as session:
-        if not admin_token and not has_users(session):
+        if not admin_token and not service.has_users(session):
             return Caller(owner, admin=True)  # the single-person local tool
         return caller_for_token(session, token)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from heimdex_pipeline.catalog.users import has_users
 from heimdex_pipeline.search.searcher import NoSearchIndexError, Searcher
 from heimdex_pipeline.serve.links import MediaLinks
 from heimdex_pipeline.serve.sign_in import SignInLimiter
@@ -27,12 +28,20 @@ class Service:
     model_error: str | None = None
     model_ready: bool = False
     _catalog_ok: bool = False
+    _users_seen: bool = False
 
     @classmethod
     def open(cls, settings: Settings, stores: Stores) -> Service:
         links = MediaLinks(stores.objects, settings)
         searcher = Searcher(stores, (settings.clip_model, settings.clip_pretrained), link=links)
         return cls(settings=settings, stores=stores, searcher=searcher, links=links)
+
+    def has_users(self, session) -> bool:
+        """Whether the catalog has users: once it has, it always will (users are revoked, never
+        removed), so only the answer "none yet" is asked again, each request."""
+        if not self._users_seen:
+            self._users_seen = has_users(session)
+        return self._users_seen
 
     def catalog_ready(self) -> None:
         """CatalogNotReadyError (a 503) until the catalog exists at the code's schema."""
