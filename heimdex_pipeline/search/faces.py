@@ -20,7 +20,7 @@ from heimdex_pipeline.catalog.people import (
     people_by_id,
 )
 from heimdex_pipeline.catalog.videos import videos_by_id
-from heimdex_pipeline.faces.model import DIM, MODEL_ID, distance, shared_face_model
+from heimdex_pipeline.faces.model import DIM, MODEL_ID, Box, distance, shared_face_model
 from heimdex_pipeline.search.links import Link
 from heimdex_pipeline.stores import Stores
 from heimdex_pipeline.stores.faces import faces_table, nearest_faces
@@ -81,12 +81,7 @@ def face_match(face, name: str | None, gap: float, link: Link) -> FaceMatch:
         person_id=face.person_id,
         person_name=name,
         time_s=round(face.time_s, 3),
-        box=[
-            round(face.x / face.frame_w, 4),
-            round(face.y / face.frame_h, 4),
-            round(face.w / face.frame_w, 4),
-            round(face.h / face.frame_h, 4),
-        ],
+        box=Box(face.x, face.y, face.w, face.h).relative(face.frame_w, face.frame_h),
         distance=round(float(gap), 4),
         crop_url=link(face.crop_key),
     )

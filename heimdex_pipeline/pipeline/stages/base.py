@@ -108,3 +108,10 @@ def prepare_each(
         except Exception as error:  # judged per video by the caller
             errors.append((video_id, error))
     return ready, errors
+
+
+def check_committed(table: str, stored: dict[str, int], video_id: str, expected: int, what: str):
+    """RuntimeError unless the commit left the table holding `expected` of the video's rows."""
+    found = stored.get(video_id, 0)
+    if found != expected:
+        raise RuntimeError(f"{table} holds {found} {what} of the video, expected {expected}")

@@ -31,6 +31,7 @@ from heimdex_pipeline.pipeline.stages.base import (
     Stage,
     StageContext,
     StageResult,
+    check_committed,
     prepare_each,
 )
 from heimdex_pipeline.stores import Stores
@@ -156,11 +157,8 @@ def find_faces(context: StageContext, video_ids: list[str]) -> Iterator[tuple[st
     for video_id in members:
         mine = found[video_id]
         try:
-            if stored.get(video_id, 0) != len(mine.faces):
-                raise RuntimeError(
-                    f"{faces_table_name(model.model_id)} holds {stored.get(video_id, 0)} faces "
-                    f"of the video, expected {len(mine.faces)}"
-                )
+            table_of = faces_table_name(model.model_id)
+            check_committed(table_of, stored, video_id, len(mine.faces), "faces")
             with context.stores.catalog.session() as session:
                 recount(session, replace_faces(session, video_id, mine.faces))
         except Exception as error:

@@ -24,6 +24,7 @@ from heimdex_pipeline.pipeline.stages.base import (
     Stage,
     StageContext,
     StageResult,
+    check_committed,
     prepare_each,
 )
 from heimdex_pipeline.stores.keys import vectors_key
@@ -102,11 +103,7 @@ def index_videos(context: StageContext, video_ids: list[str]) -> Iterator[tuple[
         for video_id in members:
             ready = prepared[video_id]
             try:
-                if stored.get(video_id, 0) != ready.scene_count:
-                    raise RuntimeError(
-                        f"{table_name(model_id)} holds {stored.get(video_id, 0)} rows, "
-                        f"expected {ready.scene_count}"
-                    )
+                check_committed(table_name(model_id), stored, video_id, ready.scene_count, "rows")
                 with context.stores.catalog.session() as session:
                     record_vectors(
                         session, video_id, model_id, identity.as_dict(), ready.scene_count

@@ -31,6 +31,7 @@ from heimdex_pipeline.pipeline.stages.base import (
     Stage,
     StageContext,
     StageResult,
+    check_committed,
     prepare_each,
 )
 from heimdex_pipeline.speech.model import AsrModelSpec
@@ -191,11 +192,8 @@ def transcribe_videos(context: StageContext, video_ids: list[str]) -> Iterator[t
     shared = (time.perf_counter() - started) / len(members)
     for video_id in members:
         try:
-            if stored.get(video_id, 0) != len(heard[video_id].lines):
-                raise RuntimeError(
-                    f"{transcripts_table_name(spec.model_id)} holds {stored.get(video_id, 0)} "
-                    f"lines, expected {len(heard[video_id].lines)}"
-                )
+            table_of = transcripts_table_name(spec.model_id)
+            check_committed(table_of, stored, video_id, len(heard[video_id].lines), "lines")
             activated = _record(context.stores, video_id, spec, heard[video_id])
         except Exception as error:
             yield video_id, error
