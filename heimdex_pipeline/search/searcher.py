@@ -308,7 +308,7 @@ class Searcher:
         rankings: dict[str, list[dict]] = {}
         notes: list[str] = []
         identity, speech_model, timing = None, None, None
-        known: dict = {}  # videos the catalog was already asked about (live, the owner's)
+        known: dict = {}  # the rankings' videos, as the catalog answered (live, the owner's)
         if mode in ("visual", "hybrid"):
             model = self.active()
             queries = self.query_encoder(model)
@@ -334,9 +334,10 @@ class Searcher:
                     build_filter(*filters, start="scene_start_s", end="scene_end_s"),
                     owner_filter(owner),
                 )
-                rankings["speech"] = self._indexed_speech(
+                rankings["speech"], heard = self._indexed_speech(
                     table, text or "", speech_where, depth, owner
                 )
+                known = {**known, **heard}
         if who is not None:  # only the scenes where the face or person is seen
             rankings = {
                 name: [row for row in rows if row["scene_id"] in who.matches]
@@ -386,22 +387,18 @@ class Searcher:
         hits = self._fuse({"face": rows}, "", "face", offset, limit, who, owner)
         return SearchResponse(hits, None, who.notes, "face", None, who.faces_in_photo)
 
-    def _indexed_speech(
-        self, table, text: str, where: str | None, wanted: int, owner: str | None
-    ) -> list[dict]:
-        """The best line per scene, of videos `indexed` now (of `owner`'s, when given)."""
+    def _indexed_speech(self, table, text: str, where: str | None, wanted: int, owner: str | None):
+        """The best line per scene, of videos `indexed` now (of `owner`'s, when given), and
+        those videos' rows."""
         fetch = max(2 * wanted, 40)
         while True:
             rows = speech_ranking(table, text, where, fetch)
             with self.stores.catalog.session() as session:
                 found = videos_by_id(session, {row["video_id"] for row in rows}, owner)
-            kept = [
-                row
-                for row in rows
-                if row["video_id"] in found and found[row["video_id"]].state is VideoState.INDEXED
-            ]
+            live = {v: video for v, video in found.items() if video.state is VideoState.INDEXED}
+            kept = [row for row in rows if row["video_id"] in live]
             if len(kept) >= wanted or len(rows) < wanted or fetch >= 16 * wanted + 1000:
-                return kept
+                return kept, live
             fetch *= 4
 
     def _fuse(
