@@ -359,3 +359,27 @@ def chromium_page() -> Iterator:
 def browser_page():
     with chromium_page() as page:
         yield page
+
+
+def index_through_the_inbox(settings: Settings) -> None:
+    """What the daemon does with what waits under incoming/: one inbox-sensor tick (which must
+    ask for exactly one run), its partitions added, and that run of the chain in process."""
+    import dagster as dg
+
+    from heimdex_pipeline.pipeline.definitions import build_definitions
+    from heimdex_pipeline.pipeline.instance import dagster_instance
+    from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG
+    from heimdex_pipeline.pipeline.sensors.inbox import build_inbox_sensor
+    from heimdex_pipeline.pipeline.tags import INDEX_JOB
+
+    definitions = build_definitions(settings)
+    resources = {k: definitions.resources[k] for k in ("catalog", "objects", "vectors")}
+    instance = dagster_instance(settings)
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        tick = build_inbox_sensor(settings.run_batch_size)(context)
+    (request,) = tick.run_requests
+    for add in tick.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(add.partitions_def_name, add.partition_keys)
+    job = definitions.resolve_job_def(INDEX_JOB)
+    tags = {"dagster/partition": request.partition_key}
+    assert job.execute_in_process(instance=instance, tags=tags, run_config=QUIET_RUN_CONFIG)

@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -23,17 +22,14 @@ from sqlalchemy import update
 from heimdex_pipeline.catalog.models import Scene, VideoState
 from heimdex_pipeline.catalog.videos import get_video
 from heimdex_pipeline.cli.demo import frame_at
-from heimdex_pipeline.pipeline.definitions import build_definitions
-from heimdex_pipeline.pipeline.instance import dagster_instance
-from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG, index_paths
-from heimdex_pipeline.pipeline.sensors.inbox import build_inbox_sensor
-from heimdex_pipeline.pipeline.tags import INDEX_JOB
+from heimdex_pipeline.pipeline.local_runs import index_paths
 from heimdex_pipeline.serve.app import create_app
 from heimdex_pipeline.settings import S3Settings, load_settings
 from heimdex_pipeline.stores.objects.s3 import S3ObjectStore
 from heimdex_pipeline.stores.vectors import VectorStore
 from heimdex_pipeline_tests.conftest import (
     free_port,
+    index_through_the_inbox,
     served,
     stores_of,
     suite_env,
@@ -320,17 +316,7 @@ def test_an_upload_lands_in_incoming_and_the_sensor_indexes_it(make_settings, sa
 
         stores = stores_of(settings)
         stores.objects.delete(again["key"])
-        definitions = build_definitions(settings)
-        resources = {k: definitions.resources[k] for k in ("catalog", "objects", "vectors")}
-        instance = dagster_instance(settings)
-        with dg.build_sensor_context(instance=instance, resources=resources) as context:
-            tick = build_inbox_sensor(settings.run_batch_size)(context)
-        (request,) = tick.run_requests
-        for add in tick.dynamic_partitions_requests:
-            instance.add_dynamic_partitions(add.partitions_def_name, add.partition_keys)
-        job = definitions.resolve_job_def(INDEX_JOB)
-        tags = {"dagster/partition": request.partition_key}
-        assert job.execute_in_process(instance=instance, tags=tags, run_config=QUIET_RUN_CONFIG)
+        index_through_the_inbox(settings)
         with stores.catalog.session() as session:
             assert get_video(session, body["video_id"]).state is VideoState.INDEXED
         listed = {v["video_id"]: v for v in client.get("/api/videos").json()["videos"]}

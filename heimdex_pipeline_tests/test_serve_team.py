@@ -10,22 +10,22 @@ import json
 import threading
 import urllib.request
 
-import dagster as dg
 import numpy as np
 import pytest
 
 from heimdex_pipeline.catalog.models import VideoState
 from heimdex_pipeline.catalog.videos import get_video
 from heimdex_pipeline.clip.model import load_clip
-from heimdex_pipeline.pipeline.definitions import build_definitions
-from heimdex_pipeline.pipeline.instance import dagster_instance
-from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG, index_paths
-from heimdex_pipeline.pipeline.sensors.inbox import build_inbox_sensor
-from heimdex_pipeline.pipeline.tags import INDEX_JOB
+from heimdex_pipeline.pipeline.local_runs import index_paths
 from heimdex_pipeline.search.encoding import QueryEncoder
 from heimdex_pipeline.search.searcher import Searcher
 from heimdex_pipeline.settings import load_settings
-from heimdex_pipeline_tests.conftest import served, stores_of, suite_env
+from heimdex_pipeline_tests.conftest import (
+    index_through_the_inbox,
+    served,
+    stores_of,
+    suite_env,
+)
 
 WORDS = ["a red car", "two people talking", "bikes on a street", "a dog", "night city", "sea"]
 
@@ -130,17 +130,7 @@ def test_two_replicas_over_the_same_stores_give_the_same_answers(
             uploaded = json.loads(answer.read())
         video_id = uploaded["video_id"]
         assert {v["video_id"] for v in _get(second, "/api/videos")["videos"]} == {video_id}
-        definitions = build_definitions(settings)  # the inbox sensor and a run, as the daemon
-        resources = {k: definitions.resources[k] for k in ("catalog", "objects", "vectors")}
-        instance = dagster_instance(settings)
-        with dg.build_sensor_context(instance=instance, resources=resources) as context:
-            tick = build_inbox_sensor(settings.run_batch_size)(context)
-        (run_request,) = tick.run_requests
-        for add in tick.dynamic_partitions_requests:
-            instance.add_dynamic_partitions(add.partitions_def_name, add.partition_keys)
-        job = definitions.resolve_job_def(INDEX_JOB)
-        tags = {"dagster/partition": run_request.partition_key}
-        assert job.execute_in_process(instance=instance, tags=tags, run_config=QUIET_RUN_CONFIG)
+        index_through_the_inbox(settings)  # the inbox sensor and a run, as the daemon
         with stores.catalog.session() as session:
             assert get_video(session, video_id).state is VideoState.INDEXED
         for words in WORDS[:3]:
