@@ -123,6 +123,7 @@ class Settings:
     asr_model: str = "tiny.en"  # a faster-whisper name, a CTranslate2 folder, or `off`
     asr_language: str | None = None  # None: detect
     sensor_interval_s: int = 30  # how often the inbox and the run sensors look
+    inbox_runs_per_tick: int = 4  # runs one inbox tick asks for at most (the daemon creates them)
     faces: bool = True  # HEIMDEX_FACES
     faces_min_px: int = 32
     faces_upsample: int = 1
@@ -245,6 +246,11 @@ class Environment(BaseSettings):
     # Dagster's sensor daemon goes round every 5 s: a shorter interval would not be kept
     sensor_interval_s: Annotated[int, Field(ge=5, le=3600)] = _var(
         "HEIMDEX_SENSOR_INTERVAL_S", default=30
+    )
+    # Dagster's daemon takes 1.5-4 s to create a run of 25 videos here (its planned events):
+    # a tick that asks for more runs than this leaves the rest of its page to the next tick
+    inbox_runs_per_tick: Annotated[int, Field(ge=1, le=1000)] = _var(
+        "HEIMDEX_INBOX_RUNS_PER_TICK", default=4
     )
     serve_host: str = _var("HEIMDEX_SERVE_HOST", default="127.0.0.1")
     serve_port: Annotated[int, Field(gt=0, lt=65536)] = _var("HEIMDEX_SERVE_PORT", default=8080)
@@ -373,6 +379,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         asr_model=read.asr_model,
         asr_language=None if read.asr_language in (None, "auto") else read.asr_language,
         sensor_interval_s=read.sensor_interval_s,
+        inbox_runs_per_tick=read.inbox_runs_per_tick,
         faces=read.faces == "on",
         faces_min_px=read.faces_min_px,
         faces_upsample=read.faces_upsample,

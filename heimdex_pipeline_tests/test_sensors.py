@@ -8,9 +8,10 @@ import dagster as dg
 import pytest
 
 from heimdex_pipeline.catalog.models import VideoState
-from heimdex_pipeline.catalog.videos import get_video
+from heimdex_pipeline.catalog.videos import get_video, videos_with_store_keys
 from heimdex_pipeline.pipeline.definitions import build_definitions
 from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG
+from heimdex_pipeline.pipeline.runs import partition_range
 from heimdex_pipeline.pipeline.sensors.inbox import InboxCursor, build_inbox_sensor, scan_inbox
 from heimdex_pipeline.pipeline.tags import HANDLED_TAG, INDEX_JOB, LEFT_TO_RUN_RETRY, WILL_RETRY_TAG
 from heimdex_pipeline_tests.conftest import stores_of
@@ -132,6 +133,39 @@ def test_a_tick_reads_one_page_and_the_cursor_wraps_around(inbox):
     assert third.scanned == 1 and third.next_cursor.after is None
     seen = [v for page in (first, second, third) for v, _ in page.to_index]
     assert len(seen) == len(set(seen)) == 7
+
+
+def test_a_burst_is_taken_a_few_runs_a_tick_and_none_is_lost(inbox):
+    """Runs cost the daemon seconds each: a tick asks for at most `max_runs`, and the rest of its
+    page waits (unregistered) for the next tick, which starts where it stopped."""
+    _, stores, instance = inbox
+    for number in range(7):
+        stores.objects.put_bytes(f"incoming/clip-{number}.mp4", b"x")
+    pages, cursor = [], InboxCursor()
+    for _ in range(3):
+        page = scan_inbox(stores, cursor, instance, batch_size=2, max_runs=2)
+        instance.add_dynamic_partitions("videos", page.new_partitions)  # what the daemon does
+        for request in page.requests:
+            instance.add_run(dg.DagsterRun(job_name=INDEX_JOB, run_id=str(uuid.uuid4()),
+                                           tags={"dagster/run_key": request.run_key}))  # fmt: skip
+        pages.append(page)
+        cursor = page.next_cursor
+    assert [len(p.to_index) for p in pages] == [4, 3, 0]  # 2 runs of 2, then 2 runs of 2 + 1
+    assert [len(p.requests) for p in pages] == [2, 2, 0]
+    assert pages[0].next_cursor.after == "incoming/clip-3.mp4"
+    seen = [v for page in pages for v, _ in page.to_index]
+    assert len(seen) == len(set(seen)) == 7
+
+
+def test_a_cut_page_registers_nothing_past_the_cut(inbox):
+    _, stores, instance = inbox
+    for number in range(5):
+        stores.objects.put_bytes(f"incoming/clip-{number}.mp4", b"x")
+    page = scan_inbox(stores, InboxCursor(), instance, batch_size=1, max_runs=2)
+    assert len(page.requests) == 2
+    with stores.catalog.session() as session:
+        registered = videos_with_store_keys(session, "incoming/", None, None)
+    assert sorted(registered) == ["incoming/clip-0.mp4", "incoming/clip-1.mp4"]
 
 
 def test_a_registered_video_is_asked_for_again_only_if_its_run_never_came(inbox):
@@ -269,3 +303,21 @@ def test_a_run_dagster_will_retry_is_left_to_the_retry(make_settings, sample_vid
     with stores.catalog.session() as session:
         row = get_video(session, request.partition_key)
     assert row.state is VideoState.UPLOADING and not row.error_text  # the retry takes it on
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "in memory"])
+def test_a_run_range_is_read_without_listing_every_partition(storage, tmp_path, monkeypatch):
+    """The failed-runs sensor reads a ranged run's videos: in the instance's order (a partition
+    deleted and added again goes to the end), and on SQL storage without reading them all."""
+    if storage == "sqlite":
+        instance = dg.DagsterInstance.local_temp(str(tmp_path))
+    else:
+        instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("videos", ["a", "b", "c", "d", "e"])
+    instance.delete_dynamic_partition("videos", "c")
+    instance.add_dynamic_partitions("videos", ["c"])
+    if storage == "sqlite":
+        monkeypatch.setattr(instance, "get_dynamic_partitions", lambda name: pytest.fail("read"))
+    assert partition_range(instance, "b", "e") == ["b", "d", "e"]
+    assert partition_range(instance, "a", "c") == ["a", "b", "d", "e", "c"]
+    assert partition_range(instance, "b", "gone") == ["b"]

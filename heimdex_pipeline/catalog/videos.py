@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
@@ -64,6 +66,17 @@ class OwnedByAnotherError(ValueError):
         )
 
 
+@dataclass(frozen=True)
+class Registration:
+    """A source to register: what `register_video` takes, for `register_videos`."""
+
+    video_id: str
+    source_uri: str
+    title: str
+    owner: str
+    store_key: str | None = None
+
+
 def register_video(
     session: Session,
     video_id: str,
@@ -76,24 +89,33 @@ def register_video(
     """Create the video's row (state `uploading`) in `owner`'s library, or return the existing
     one (OwnedByAnotherError if it is someone else's); a deleted video that comes back starts
     over, as the new owner's. `store_key` is the source's key when it lives in the store."""
-    video = session.get(Video, video_id)
-    if video is None:
-        video = Video(
-            id=video_id,
-            owner=owner,
-            source_uri=source_uri,
-            title=display_title(title),
-            store_key=store_key,
-            state=VideoState.UPLOADING,
-        )
-        session.add(video)
-        session.flush()
-    elif video.state is VideoState.DELETED:
-        video.state, video.error_text, video.source_version = VideoState.UPLOADING, None, None
-        video.owner = owner
-    elif video.owner != owner:
-        raise OwnedByAnotherError(video_id, video.owner, owner)
-    return video
+    wanted = Registration(video_id, source_uri, title, owner, store_key)
+    return register_videos(session, [wanted])[video_id]
+
+
+def register_videos(session: Session, wanted: Sequence[Registration]) -> dict[str, Video]:
+    """`register_video` for many sources, with one read of the rows that exist and one write
+    of the new ones (an inbox page of 1,000 keys is two statements, not 2,000)."""
+    rows = videos_by_id(session, (w.video_id for w in wanted))
+    for w in wanted:
+        video = rows.get(w.video_id)
+        if video is None:
+            rows[w.video_id] = video = Video(
+                id=w.video_id,
+                owner=w.owner,
+                source_uri=w.source_uri,
+                title=display_title(w.title),
+                store_key=w.store_key,
+                state=VideoState.UPLOADING,
+            )
+            session.add(video)
+        elif video.state is VideoState.DELETED:
+            video.state, video.error_text, video.source_version = VideoState.UPLOADING, None, None
+            video.owner = w.owner
+        elif video.owner != w.owner:
+            raise OwnedByAnotherError(w.video_id, video.owner, w.owner)
+    session.flush()
+    return rows
 
 
 def get_video(session: Session, video_id: str) -> Video:
@@ -369,3 +391,25 @@ def library_counts(session: Session) -> dict[str, object]:
         "hours_indexed": float(seconds) / 3600,
         "vector_rows_by_model": {model: int(n or 0) for model, n in per_model.items()},
     }
+
+
+def chosen_video_ids(
+    session: Session,
+    *,
+    states: Sequence[VideoState] = (),
+    since: datetime | None = None,
+    video_ids: Sequence[str] = (),
+    owner: str | None = None,
+) -> list[str]:
+    """The live (not deleted) videos that match every filter given: in one of `states`,
+    registered at or after `since`, among `video_ids`, in `owner`'s library. No filter: all."""
+    query = select(Video.id).where(Video.state != VideoState.DELETED)
+    if states:
+        query = query.where(Video.state.in_(list(states)))
+    if since is not None:
+        query = query.where(Video.created_at >= since)
+    if video_ids:
+        query = query.where(Video.id.in_(list(video_ids)))
+    if owner is not None:
+        query = query.where(Video.owner == owner)
+    return list(session.scalars(query.order_by(Video.id)))

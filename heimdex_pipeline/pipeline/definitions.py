@@ -44,7 +44,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules=[nightly_index_maintenance],
         sensors=[
             build_inbox_sensor(
-                settings.run_batch_size, settings.sensor_interval_s, settings.default_owner
+                settings.run_batch_size,
+                settings.sensor_interval_s,
+                settings.default_owner,
+                settings.inbox_runs_per_tick,
             ),
             build_failed_runs_sensor(settings.outage_reruns, settings.sensor_interval_s),
             build_canceled_runs_sensor(settings.sensor_interval_s),

@@ -13,6 +13,9 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 from dagster import DagsterEventType
+from dagster._core.storage.event_log.schema import DynamicPartitionsTable
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+from sqlalchemy import select
 
 from heimdex_pipeline.library.transient import describe_error_info
 from heimdex_pipeline.pipeline.partitions import videos
@@ -81,10 +84,34 @@ def run_videos(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
     start, end = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
     if not start or not end:
         return []
-    keys = instance.get_dynamic_partitions(videos.name)
-    if start not in keys or end not in keys:
-        return [k for k in (start, end) if k in keys]
-    return keys[keys.index(start) : keys.index(end) + 1]
+    return partition_range(instance, start, end)
+
+
+def partition_range(instance: dg.DagsterInstance, start: str, end: str) -> list[str]:
+    """The `videos` partitions from `start` to `end` in the instance's order (only those that
+    exist: `start` or `end` alone when the other is gone). On a SQL instance: two indexed
+    queries, whatever the number of partitions (Dagster's own range lookup reads them all)."""
+    storage = instance.event_log_storage
+    if not isinstance(storage, SqlEventLogStorage):
+        keys = instance.get_dynamic_partitions(videos.name)
+        if start not in keys or end not in keys:
+            return [k for k in (start, end) if k in keys]
+        return keys[keys.index(start) : keys.index(end) + 1]
+    table = DynamicPartitionsTable
+    ours = table.c.partitions_def_name == videos.name
+    with storage.index_connection() as connection:
+        ends = dict(
+            connection.execute(
+                select(table.c.partition, table.c.id).where(
+                    ours, table.c.partition.in_([start, end])
+                )
+            ).all()
+        )
+        if start not in ends or end not in ends:
+            return [k for k in (start, end) if k in ends]
+        inside = table.c.id.between(ends[start], ends[end])
+        query = select(table.c.partition).where(ours, inside).order_by(table.c.id)
+        return list(connection.execute(query).scalars())
 
 
 def materialized_in_run(

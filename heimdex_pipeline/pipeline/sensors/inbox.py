@@ -24,8 +24,8 @@ from heimdex_pipeline.catalog.users import user_names
 from heimdex_pipeline.catalog.video_ids import file_name_of, is_video_name, video_id_for
 from heimdex_pipeline.catalog.videos import (
     IN_PROGRESS,
-    register_video,
-    videos_by_id,
+    Registration,
+    register_videos,
     videos_with_store_keys,
 )
 from heimdex_pipeline.library.lifecycle import delete_video
@@ -45,6 +45,8 @@ from heimdex_pipeline.stores.objects import InvalidKeyError, ObjectInfo, validat
 # One S3 LIST request a tick. With 30 s between ticks a listing of 10,000 keys is read through
 # in 10 ticks; new keys that sort after every known one are found on the next tick.
 KEYS_PER_TICK = 1000
+# Run keys asked for in one query (an IN list PostgreSQL plans quickly).
+RUN_KEYS_PER_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,15 @@ class InboxCursor:
 
 @dataclass(frozen=True)
 class InboxChanges:
-    """What one page of the inbox listing means for the catalog."""
+    """What one page of the inbox listing means for the catalog, and the runs it asks for."""
 
     to_index: list[tuple[str, ObjectInfo]]  # (video id, object) new or changed, in key order
     removed: list[str]  # video ids whose source is gone
     next_cursor: InboxCursor
     scanned: int
     refused: list[str] = field(default_factory=list)  # keys skipped, with why
+    new_partitions: list[str] = field(default_factory=list)  # to add before the runs start
+    requests: list[dg.RunRequest] = field(default_factory=list)
 
 
 def owner_of_key(key: str, users: set[str], default_owner: str) -> str | None:
@@ -93,8 +97,13 @@ def scan_inbox(
     instance: dg.DagsterInstance,
     limit: int = KEYS_PER_TICK,
     default_owner: str = "local",
+    batch_size: int = 25,
+    max_runs: int | None = None,
 ) -> InboxChanges:
-    """Compare one page of `incoming/` with the catalog; register what is new (no runs yet)."""
+    """Compare one page of `incoming/` with the catalog; register what is new and plan its runs
+    (in one catalog transaction, with one question to Dagster of each kind: a page of 1,000
+    keys costs about what a page of 10 does). A page that would need more than `max_runs` runs
+    stops before the key that would pass it, and the next tick starts there."""
     page = stores.objects.list_page(INCOMING_PREFIX, limit=limit, start_after=cursor.after)
     upto = page.objects[-1].key if page.next_token is not None else None
     listed: dict[str, ObjectInfo] = {}
@@ -109,13 +118,26 @@ def scan_inbox(
             continue
         listed[info.key] = info
     to_index: list[tuple[str, ObjectInfo]] = []
+    wanted: list[Registration] = []
     with stores.catalog.session() as session:
         rows = videos_with_store_keys(session, INCOMING_PREFIX, cursor.after, upto)
         users = user_names(session)
+        started = runs_started(
+            instance,
+            [r.run_key for k, r in rows.items() if k in listed and _awaits_its_run(r)],
+        )
+        fresh = known = 0  # videos planned: new partitions (batched), known ones (alone)
+        cut: str | None = None
         for key, info in listed.items():
             row = rows.get(key)
-            if row is not None and not _needs_run(row, info, instance):
+            if row is not None and not _needs_run(row, info, started):
                 continue
+            is_new = row is None or row.state is VideoState.DELETED
+            runs = -(-(fresh + is_new) // batch_size) + known + (not is_new)
+            if max_runs is not None and runs > max_runs:
+                cut = key
+                break
+            fresh, known = fresh + is_new, known + (not is_new)
             owner = owner_of_key(key, users, default_owner)
             if owner is None:
                 refused.append(
@@ -126,29 +148,57 @@ def scan_inbox(
                 continue
             uri = stores.objects.uri(key)
             video_id = row.id if row is not None else video_id_for(uri)
-            register_video(session, video_id, uri, file_name_of(uri), owner=owner, store_key=key)
+            wanted.append(Registration(video_id, uri, file_name_of(uri), owner, key))
             to_index.append((video_id, info))
-        gone = [row for key, row in rows.items() if key not in listed and _is_live(row)]
+        registered = register_videos(session, wanted)
+        new_partitions, by_video = _run_requests(instance, to_index, batch_size)
+        for video_id, request in by_video.items():  # asked for: a later tick can tell
+            registered[video_id].run_key = request.run_key
+        gone = [
+            row
+            for key, row in rows.items()
+            if key not in listed and _is_live(row) and (cut is None or key < cut)
+        ]
     # Never delete on a listing alone: the object must be missing when asked for directly.
     removed = [row.id for row in gone if not stores.objects.exists(row.store_key or "")]
     next_cursor = InboxCursor(after=page.next_token)  # None at the end: start over next tick
-    return InboxChanges(to_index, removed, next_cursor, len(page.objects), refused)
+    if cut is not None:  # the rest of the page waits for the next tick
+        keys = [info.key for info in page.objects]
+        next_cursor = InboxCursor(
+            after=keys[keys.index(cut) - 1] if keys.index(cut) else cursor.after
+        )
+    requests = list({id(r): r for r in by_video.values()}.values())
+    return InboxChanges(
+        to_index, removed, next_cursor, len(page.objects), refused, new_partitions, requests
+    )
 
 
-def _needs_run(row: Video, info: ObjectInfo, instance: dg.DagsterInstance) -> bool:
+def _awaits_its_run(row: Video) -> bool:
+    return row.state is VideoState.UPLOADING and bool(row.run_key)
+
+
+def _needs_run(row: Video, info: ObjectInfo, started: set[str]) -> bool:
     """A known key needs a run when its video was deleted, when its content changed since it was
-    read, or when a run was asked for and never created (a tick that did not complete)."""
+    read, or when a run was asked for and never created (a tick that did not complete);
+    `started` holds the run keys of this page that have a run."""
     if row.state is VideoState.DELETED:
         return True
     if row.state is VideoState.UPLOADING:
-        return not (row.run_key and _run_exists(instance, row.run_key))
+        return row.run_key not in started
     if row.state in IN_PROGRESS:
         return False
     return row.source_version is not None and row.source_version != info.version
 
 
-def _run_exists(instance: dg.DagsterInstance, run_key: str) -> bool:
-    return bool(instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
+def runs_started(instance: dg.DagsterInstance, run_keys: list[str | None]) -> set[str]:
+    """Which of these run keys have a run, asked a few hundred at a time (not a query each)."""
+    wanted = sorted({k for k in run_keys if k})
+    found: set[str] = set()
+    for at in range(0, len(wanted), RUN_KEYS_PER_QUERY):
+        chunk = wanted[at : at + RUN_KEYS_PER_QUERY]
+        records = instance.get_run_records(dg.RunsFilter(tags={RUN_KEY_TAG: chunk}))
+        found |= {r.dagster_run.tags.get(RUN_KEY_TAG, "") for r in records}
+    return found
 
 
 def _is_live(row: Video) -> bool:
@@ -161,8 +211,9 @@ def _run_requests(
     """New partitions (added together, so contiguous) run in ranges of `batch_size`; a known
     partition (a changed file, a deleted video back) runs alone. Returns the new partitions and
     each video's request; run keys carry the content versions, so asking twice starts one run."""
-    new = [(v, i) for v, i in to_index if not instance.has_dynamic_partition(videos.name, v)]
-    new_ids = [v for v, _ in new]
+    ids = [v for v, _ in to_index]
+    known = instance.get_existing_dynamic_partitions(videos.name, ids) if ids else set()
+    new_ids = [v for v in ids if v not in known]
     version = {v: i.version for v, i in to_index}
     by_video: dict[str, dg.RunRequest] = {}
     for chunk in contiguous_batches(new_ids, new_ids, batch_size):
@@ -173,17 +224,21 @@ def _run_requests(
             digest = hashlib.sha256(versions.encode()).hexdigest()[:16]
             run_key = f"{chunk[0]}..{chunk[-1]}@{digest}"
         by_video |= dict.fromkeys(chunk, run_request(chunk, run_key))
-    for video_id, info in to_index:
+    for video_id in ids:
         if video_id not in by_video:
-            by_video[video_id] = run_request([video_id], f"{video_id}@{info.version}")
-    return [v for v, _ in new], by_video
+            by_video[video_id] = run_request([video_id], f"{video_id}@{version[video_id]}")
+    return new_ids, by_video
 
 
 def build_inbox_sensor(
-    batch_size: int, interval_s: int = 30, default_owner: str = "local"
+    batch_size: int,
+    interval_s: int = 30,
+    default_owner: str = "local",
+    runs_per_tick: int | None = None,
 ) -> dg.SensorDefinition:
-    """The inbox sensor, starting at most `batch_size` new videos per run, every `interval_s`
-    seconds; keys outside a user's folder go to `default_owner`."""
+    """The inbox sensor, starting at most `batch_size` new videos per run and `runs_per_tick`
+    runs per tick (no limit when None), every `interval_s` seconds; keys outside a user's
+    folder go to `default_owner`."""
 
     @dg.sensor(
         name="inbox_sensor",
@@ -191,7 +246,8 @@ def build_inbox_sensor(
         minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Reads {KEYS_PER_TICK} keys of `{INCOMING_PREFIX}` a tick (wrapping around): "
-        f"new videos are registered and indexed, {batch_size} to a run; changed ones are "
+        f"new videos are registered and indexed, {batch_size} to a run and at most "
+        f"{runs_per_tick or 'any number of'} runs a tick; changed ones are "
         "indexed again; removed ones are deleted with everything made from them. "
         "`incoming/<user>/` is that user's library; a key right under incoming/ is "
         f"{default_owner}'s. Upload elsewhere, then move the finished file in.",
@@ -208,25 +264,24 @@ def build_inbox_sensor(
             InboxCursor.parse(context.cursor),
             context.instance,
             default_owner=default_owner,
+            batch_size=batch_size,
+            max_runs=runs_per_tick,
         )
         for line in changes.refused:
             context.log.warning(line)
         for video_id in changes.removed:
             delete_video(video_id, stores)
-        added, by_video = _run_requests(context.instance, changes.to_index, batch_size)
-        with stores.catalog.session() as session:
-            for video_id, row in videos_by_id(session, by_video).items():
-                row.run_key = by_video[video_id].run_key
-        requests = list({id(r): r for r in by_video.values()}.values())
+        requests = changes.requests
         partition_requests = []
-        if added:
-            partition_requests.append(videos.build_add_request(added))
+        if changes.new_partitions:
+            partition_requests.append(videos.build_add_request(changes.new_partitions))
         if changes.removed:
             partition_requests.append(videos.build_delete_request(changes.removed))
         summary = (
             f"{changes.scanned} keys read, {len(changes.to_index)} to index, "
             f"{len(changes.removed)} removed, {len(changes.refused)} refused"
         )
+        context.log.info(f"{summary}; {len(requests)} runs asked for")
         return dg.SensorResult(
             run_requests=requests,
             dynamic_partitions_requests=partition_requests,
