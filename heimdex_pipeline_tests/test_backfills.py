@@ -1,5 +1,6 @@
 """Backfills and a canceled run as an operator makes them: launched in `dagster dev` (over
-GraphQL, as the UI does), run by its daemon, on videos `heimdex index` registered.
+GraphQL, as the UI does, or with `heimdex backfill`), run by its daemon, on videos `heimdex
+index` registered.
 
 One `dagster dev` for the module, and its three backfills launched at once (as an operator may:
 the daemon takes them in the same go-rounds); each test works on videos of its own and reads its
@@ -7,6 +8,8 @@ own backfill."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -38,6 +41,14 @@ mutation ($partitionSet: String!, $partitions: [String!]!) {
     __typename
     ... on LaunchBackfillSuccess { backfillId }
     ... on PythonError { message }
+  }
+}
+"""
+SHOWN = """
+query ($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { partitionSetName numPartitions }
   }
 }
 """
@@ -89,6 +100,7 @@ def dev(sample_videos, tmp_path_factory, tiny_clip):
     )
     with dagster_dev(env, home / "dagster-dev.log") as server:
         instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
+        instance.heimdex_env = env  # for `heimdex backfill`, as an operator runs it
         yield server.port, instance, new, ids
         instance.dispose()
 
@@ -114,6 +126,19 @@ def backfill(port: int, instance, job: str, partitions: list[str]) -> str:
     answer = answer["data"]["launchPartitionBackfill"]
     assert answer["__typename"] == "LaunchBackfillSuccess", answer
     return answer["backfillId"]
+
+
+def backfill_command(instance, *args: str) -> str:
+    """`heimdex backfill ARGS` in a process of its own: the backfill it launched."""
+    done = subprocess.run(
+        [sys.executable, "-m", "heimdex_pipeline.cli.main", "backfill", *args],
+        env=instance.heimdex_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    backfill_id = done.stderr.split("backfill ", 1)[1].split(":", 1)[0]
+    assert instance.get_backfill(backfill_id) is not None, done.stderr
+    assert "no backfill daemon is running" not in done.stderr  # dagster dev's daemon beats
+    return backfill_id
 
 
 def settled(instance, backfill_id: str, timeout_s: float = 400):
@@ -142,8 +167,20 @@ def launched(dev) -> dict[str, str]:
     return {
         "served_before": searcher.active().pretrained,
         "canceled": backfill(port, instance, "index_video", [ids["long"]]),
-        "with_a_bad_video": backfill(port, instance, "index_video", [ids["good"], ids["bad"]]),
-        "reembed": backfill(port, instance, "reembed_videos", [ids["realshort"], ids["counter"]]),
+        "with_a_bad_video": backfill_command(
+            instance, "--video", ids["good"], "--video", ids["bad"]
+        ),
+        "reembed": backfill_command(
+            instance,
+            "--job",
+            "reembed_videos",
+            "--state",
+            "indexed",
+            "--video",
+            ids["realshort"],
+            "--video",
+            ids["counter"],
+        ),
     }
 
 
@@ -176,7 +213,12 @@ def test_a_canceled_run_fails_its_unfinished_videos(dev, launched):
 
 
 def test_a_backfill_with_a_bad_video_completes_with_failures(dev, launched):
-    _, instance, settings, ids = dev
+    """Launched with `heimdex backfill`: the daemon runs it, the UI shows it."""
+    port, instance, settings, ids = dev
+    shown = graphql(port, SHOWN, {"id": launched["with_a_bad_video"]})["data"]
+    shown = shown["partitionBackfillOrError"]
+    assert shown["__typename"] == "PartitionBackfill", shown
+    assert (shown["partitionSetName"], shown["numPartitions"]) == ("index_video_partition_set", 2)
     record, runs = settled(instance, launched["with_a_bad_video"])
     assert record.status is BulkActionStatus.COMPLETED_FAILED, record.status
     assert sorted(v for run in runs for v in run_videos(instance, run)) == sorted(

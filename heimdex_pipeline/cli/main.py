@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from heimdex_pipeline.cli.commands import (
+    backfill,
     db,
     delete,
     demo,
@@ -22,7 +23,7 @@ from heimdex_pipeline.cli.commands import (
 )
 from heimdex_pipeline.settings import Settings, SettingsError, load_settings
 
-COMMANDS = (index, search, videos, people, users, delete, reembed, serve, dev, db, demo)
+COMMANDS = (index, search, videos, people, users, delete, reembed, backfill, serve, dev, db, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
