@@ -130,7 +130,7 @@ def _compose_command(service: dict) -> list[str]:
 def test_every_deploy_file_parses():
     assert set(_yaml("compose.yaml")["services"])
     assert _yaml("workspace.yaml")["load_from"]
-    assert _yaml("dagster.yaml")["storage"]["postgres"]
+    assert _yaml("dagster.yaml")["storage"]["custom"]["config"]["postgres_db"]
     assert _yaml("helm/values.yaml")["runLauncher"]
     docs = list(yaml.safe_load_all((DEPLOY / "helm" / "heimdex.yaml").read_text()))
     assert [d["kind"] for d in docs] == ["Job", "Deployment", "Service"]

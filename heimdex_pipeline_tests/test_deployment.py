@@ -133,6 +133,12 @@ def test_the_production_instance_records_materializations_in_postgres(pg_env: st
         instance.add_dynamic_partitions("videos", ["clip-1"])
         result = dg.materialize([probe_asset], partition_key="clip-1", instance=instance)
         assert result.success
+        # the pooled storage, here and in what a run worker rebuilds from the instance's ref
+        assert instance.get_ref().storage_data.class_name == "PooledPostgresStorage"
+        rebuilt = dg.DagsterInstance.from_ref(instance.get_ref())
+        for storage in (rebuilt.run_storage, rebuilt.event_log_storage):
+            assert type(storage._engine.pool).__name__ == "QueuePool", storage
+        rebuilt.dispose()
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         assert not instance.run_retries_retry_on_asset_or_op_failure  # bad input: never again
