@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from heimdex_pipeline.definitions import defs
+from heimdex_pipeline.pipeline.pooled_postgres import PARTITIONS_FRESH_S
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,6 +140,15 @@ def test_the_production_instance_records_materializations_in_postgres(pg_env: st
         rebuilt = dg.DagsterInstance.from_ref(instance.get_ref())
         for storage in (rebuilt.run_storage, rebuilt.event_log_storage):
             assert type(storage._engine.pool).__name__ == "QueuePool", storage
+        # partition lists: this process's change at once, another process's within a second
+        instance.add_dynamic_partitions("videos", ["clip-2"])
+        assert instance.get_dynamic_partitions("videos") == ["clip-1", "clip-2"]
+        rebuilt.add_dynamic_partitions("videos", ["clip-3"])
+        deadline = time.monotonic() + PARTITIONS_FRESH_S + 2
+        while "clip-3" not in instance.get_dynamic_partitions("videos"):
+            assert time.monotonic() < deadline, "another process's partition never showed"
+            time.sleep(0.1)
+        rebuilt.delete_dynamic_partition("videos", "clip-3")
         rebuilt.dispose()
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
