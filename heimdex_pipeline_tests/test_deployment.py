@@ -169,3 +169,42 @@ def test_the_production_instance_records_materializations_in_postgres(pg_env: st
         ).scalar_one()
     engine.dispose()
     assert count == 1
+
+
+@pytest.mark.slow
+def test_a_partition_read_begun_before_an_add_is_never_kept(
+    pg_env: str, tmp_path: Path, monkeypatch
+):
+    """The daemon's threads share one storage: a slow read (the asset daemon's) that began
+    before the sensor's add must not be cached over it, or the run the sensor then creates
+    cannot find its own partitions."""
+    import threading
+
+    from dagster_postgres import PostgresEventLogStorage
+
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    read, release = threading.Event(), threading.Event()
+    plain = PostgresEventLogStorage.get_dynamic_partitions
+
+    def slow(self, name):
+        keys = plain(self, name)
+        if threading.current_thread().name == "asset-daemon":
+            read.set()
+            release.wait(10)
+        return keys
+
+    monkeypatch.setattr(PostgresEventLogStorage, "get_dynamic_partitions", slow)
+    try:
+        instance.add_dynamic_partitions("videos", ["old"])
+        reader = threading.Thread(
+            target=instance.get_dynamic_partitions, args=("videos",), name="asset-daemon"
+        )
+        reader.start()
+        assert read.wait(10)  # it has read ["old"] and not returned yet
+        instance.add_dynamic_partitions("videos", ["new"])
+        release.set()
+        reader.join(10)
+        assert instance.get_dynamic_partitions("videos") == ["old", "new"]
+    finally:
+        instance.dispose()

@@ -15,6 +15,7 @@ same `postgres_db` or `postgres_url`), under `storage: custom:`.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 
@@ -33,31 +34,43 @@ PARTITIONS_FRESH_S = 1.0
 
 
 class CachedPartitionsEventLogStorage(PostgresEventLogStorage):
-    """The event log storage with `get_dynamic_partitions` read at most once a second."""
+    """The event log storage with `get_dynamic_partitions` read at most once a second. A read
+    that began before this process changed the list is never kept (the daemon's threads share
+    one storage: the asset daemon's read must not hide the sensor's new partitions)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._partitions: dict[str, tuple[float, list[str]]] = {}
+        self._changes = 0  # changes this process made to any partition list
+        self._lock = threading.Lock()
 
     def get_dynamic_partitions(self, partitions_def_name: str) -> Sequence[str]:
         hit = self._partitions.get(partitions_def_name)
         if hit is not None and time.monotonic() - hit[0] < PARTITIONS_FRESH_S:
             return list(hit[1])
+        changes, began = self._changes, time.monotonic()
         keys = list(super().get_dynamic_partitions(partitions_def_name))
-        self._partitions[partitions_def_name] = (time.monotonic(), keys)
+        with self._lock:
+            if self._changes == changes:
+                self._partitions[partitions_def_name] = (began, keys)
         return list(keys)
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._changes += 1
+            self._partitions.clear()
 
     def add_dynamic_partitions(
         self, partitions_def_name: str, partition_keys: Sequence[str]
     ) -> None:
-        self._partitions.pop(partitions_def_name, None)
+        self._changed()
         super().add_dynamic_partitions(partitions_def_name, partition_keys)
-        self._partitions.pop(partitions_def_name, None)
+        self._changed()
 
     def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
-        self._partitions.pop(partitions_def_name, None)
+        self._changed()
         super().delete_dynamic_partition(partitions_def_name, partition_key)
-        self._partitions.pop(partitions_def_name, None)
+        self._changed()
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):
