@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from heimdex_pipeline.catalog.models import VideoState
+from heimdex_pipeline.catalog.users import add_user
 from heimdex_pipeline.catalog.videos import get_video, videos_with_store_keys
 from heimdex_pipeline.pipeline.definitions import build_definitions
 from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG
@@ -166,6 +167,18 @@ def test_a_cut_page_registers_nothing_past_the_cut(inbox):
     with stores.catalog.session() as session:
         registered = videos_with_store_keys(session, "incoming/", None, None)
     assert sorted(registered) == ["incoming/clip-0.mp4", "incoming/clip-1.mp4"]
+
+
+def test_refused_keys_take_no_place_of_a_tick(inbox):
+    _, stores, instance = inbox
+    with stores.catalog.session() as session:
+        add_user(session, "bob")
+    for number in range(3):
+        stores.objects.put_bytes(f"incoming/a-nobody/{number}.mp4", b"x")
+    stores.objects.put_bytes("incoming/bob/clip.mp4", b"x")
+    page = scan_inbox(stores, InboxCursor(), instance, batch_size=1, max_runs=1)
+    assert len(page.refused) == 3
+    assert [info.key for _, info in page.to_index] == ["incoming/bob/clip.mp4"]
 
 
 def test_a_registered_video_is_asked_for_again_only_if_its_run_never_came(inbox):

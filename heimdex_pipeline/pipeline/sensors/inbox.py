@@ -132,12 +132,6 @@ def scan_inbox(
             row = rows.get(key)
             if row is not None and not _needs_run(row, info, started):
                 continue
-            is_new = row is None or row.state is VideoState.DELETED
-            runs = -(-(fresh + is_new) // batch_size) + known + (not is_new)
-            if max_runs is not None and runs > max_runs:
-                cut = key
-                break
-            fresh, known = fresh + is_new, known + (not is_new)
             owner = owner_of_key(key, users, default_owner)
             if owner is None:
                 refused.append(
@@ -146,6 +140,12 @@ def scan_inbox(
                     f"for {default_owner}'s library"
                 )
                 continue
+            is_new = row is None or row.state is VideoState.DELETED
+            runs = -(-(fresh + is_new) // batch_size) + known + (not is_new)
+            if max_runs is not None and runs > max_runs:
+                cut = key
+                break
+            fresh, known = fresh + is_new, known + (not is_new)
             uri = stores.objects.uri(key)
             video_id = row.id if row is not None else video_id_for(uri)
             wanted.append(Registration(video_id, uri, file_name_of(uri), owner, key))
