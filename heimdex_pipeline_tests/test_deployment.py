@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from heimdex_pipeline.definitions import defs
 from heimdex_pipeline.pipeline.pooled_postgres import PARTITIONS_FRESH_S
@@ -121,6 +122,17 @@ def pg_env(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return postgres_url
 
 
+def _connections(url: str) -> int:
+    """Connections open to the database, not counting this question's own."""
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg2"), poolclass=NullPool)
+    with engine.connect() as connection:
+        count = connection.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalar_one()
+    engine.dispose()
+    return count - 1
+
+
 @pytest.mark.slow
 def test_the_production_instance_records_materializations_in_postgres(pg_env: str, tmp_path: Path):
     shutil.copy(ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
@@ -149,7 +161,9 @@ def test_the_production_instance_records_materializations_in_postgres(pg_env: st
             assert time.monotonic() < deadline, "another process's partition never showed"
             time.sleep(0.1)
         rebuilt.delete_dynamic_partition("videos", "clip-3")
-        rebuilt.dispose()
+        before = _connections(pg_env)
+        rebuilt.dispose()  # a sensor's instance, gone after its evaluation: its connections too
+        assert _connections(pg_env) < before
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         assert not instance.run_retries_retry_on_asset_or_op_failure  # bad input: never again

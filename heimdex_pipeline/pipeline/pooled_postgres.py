@@ -3,10 +3,11 @@
 Creating a run over a range of 25 videos, Dagster writes about 180 planned events and, for each
 of the seven steps, reads the whole `videos` partition list to resolve the range. Two changes:
 
-- a connection kept per storage and process: dagster-postgres opens a new one for every query
-  outside the webserver (no pool), and PostgreSQL forks a backend for each. It is what the
-  webserver already gets (`optimize_for_webserver`, without its statement timeout);
-- the partition list read once a second at most per process (a list this process changed is
+- a connection kept per storage and instance (the daemon, the webserver and a run worker each
+  hold one instance; a sensor's lives for one evaluation): dagster-postgres opens a new one for
+  every query outside the webserver (no pool), and PostgreSQL forks a backend for each. It is
+  what the webserver already gets (`optimize_for_webserver`, without its statement timeout);
+- the partition list read once a second at most per instance (a list this instance changed is
   read again at once): the seven reads of one run creation become one.
 
 Figures: `benchmarks/inbox_burst.py` and the README. Configured like `storage: postgres:` (the
@@ -21,11 +22,11 @@ from collections.abc import Sequence
 
 from dagster._core.storage.config import PostgresStorageConfig
 from dagster._serdes import ConfigurableClassData
-from dagster_postgres import DagsterPostgresStorage, PostgresEventLogStorage
+from dagster_postgres import DagsterPostgresStorage, PostgresEventLogStorage, PostgresRunStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
-# One connection stays open per storage (runs, events, schedules) and process; a burst of
-# threads may open this many more, closed when returned.
+# One connection stays open per storage (runs, events) and instance; a burst of threads may
+# open this many more, closed when returned.
 MAX_OVERFLOW = 8
 POOL_RECYCLE_S = 3600  # connections older than this are replaced (a proxy's idle timeout)
 # How long a partition list read stays good in this process (another process's change shows
@@ -72,17 +73,35 @@ class CachedPartitionsEventLogStorage(PostgresEventLogStorage):
         super().delete_dynamic_partition(partitions_def_name, partition_key)
         self._changed()
 
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
+
+
+class PooledRunStorage(PostgresRunStorage):
+    """The run storage, its kept connection closed when the instance is disposed."""
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
+
 
 class PooledPostgresStorage(DagsterPostgresStorage):
-    """`DagsterPostgresStorage` whose three storages keep a connection instead of opening one a
-    query, and whose event log storage reads the partition lists at most once a second."""
+    """`DagsterPostgresStorage` whose run and event log storages keep a connection instead of
+    opening one a query, and whose event log storage reads the partition lists at most once a
+    second. `DagsterInstance.dispose` closes both kept connections (a sensor's instance lives
+    for one evaluation); the schedule storage, which it never disposes, keeps opening its own."""
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, **kwargs):
         super().__init__(postgres_url, should_autocreate_tables, **kwargs)
-        self._event_log_storage = CachedPartitionsEventLogStorage(
-            postgres_url, should_autocreate_tables, token_provider=kwargs.get("token_provider")
+        token_provider = kwargs.get("token_provider")
+        self._run_storage = PooledRunStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider
         )
-        for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
+        self._event_log_storage = CachedPartitionsEventLogStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider
+        )
+        for storage in (self._run_storage, self._event_log_storage):
             # statement_timeout 0: none (the webserver sets its own when it starts)
             storage.optimize_for_webserver(
                 statement_timeout=0, pool_recycle=POOL_RECYCLE_S, max_overflow=MAX_OVERFLOW
