@@ -88,6 +88,9 @@ def test_bad_requests_say_why_and_launch_nothing(library, capsys):
     assert "say which videos" in capsys.readouterr().err
     assert main(["backfill", "--all", "--job", "reembed_videos", "--assets", "scenes"]) == 2
     assert "choose among embeddings, search_index" in capsys.readouterr().err
+    assert main(["backfill", "--failed", "--title", 'the "nightly" one']) == 2
+    assert "--title" in capsys.readouterr().err
+    assert library.get_dynamic_partitions("videos") == ["v-a", "v-c", "v-b"]  # d not added
     assert main(["backfill", "--video", "v-zz"]) == 1
     assert "no such video: v-zz" in capsys.readouterr().err
     assert library.get_backfills() == []

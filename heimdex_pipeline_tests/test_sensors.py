@@ -181,6 +181,24 @@ def test_refused_keys_take_no_place_of_a_tick(inbox):
     assert [info.key for _, info in page.to_index] == ["incoming/bob/clip.mp4"]
 
 
+def test_a_key_whose_folder_became_a_user_is_refused_not_fatal(inbox):
+    """Registered as the default owner's before bob existed, changed after: the tick says why
+    it skips the key and goes on with the page (it used to raise and stop on that page)."""
+    _, stores, instance = inbox
+    stores.objects.put_bytes("incoming/bob/clip.mp4", b"x")
+    first = scan_inbox(stores, InboxCursor(), instance)
+    (video_id,) = [v for v, _ in first.to_index]
+    with stores.catalog.session() as session:
+        add_user(session, "bob")
+        get_video(session, video_id).state = VideoState.INDEXED
+        get_video(session, video_id).source_version = "an older version"
+    stores.objects.put_bytes("incoming/bob/other.mp4", b"y")
+    page = scan_inbox(stores, InboxCursor(), instance)
+    (refusal,) = page.refused
+    assert "incoming/bob/clip.mp4" in refusal and f"heimdex delete {video_id}" in refusal
+    assert [info.key for _, info in page.to_index] == ["incoming/bob/other.mp4"]
+
+
 def test_a_registered_video_is_asked_for_again_only_if_its_run_never_came(inbox):
     settings, stores, instance = inbox
     stores.objects.put_bytes("incoming/a.mp4", b"x")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
+from dagster._core.definitions.utils import check_valid_title
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.remote_origin import (
     RegisteredCodeLocationOrigin,
@@ -22,6 +23,7 @@ from dagster._core.remote_origin import (
 from dagster._core.utils import make_new_backfill_id
 
 from heimdex_pipeline.pipeline.partitions import videos
+from heimdex_pipeline.pipeline.pooled_postgres import PARTITIONS_FRESH_S
 from heimdex_pipeline.pipeline.stages import ASSET_NAMES
 from heimdex_pipeline.pipeline.tags import INDEX_JOB, REEMBED_JOB
 
@@ -60,6 +62,14 @@ def check_assets(job: str, assets: Sequence[str]) -> tuple[str, ...]:
     return tuple(assets)
 
 
+def check_title(title: str | None) -> None:
+    """Dagster's own rule for a backfill's title, checked before anything is written."""
+    try:
+        check_valid_title(title)
+    except dg.DagsterInvariantViolationError as error:
+        raise BackfillError(f"--title {title!r}: {error}") from None
+
+
 def launch_backfill(
     instance: dg.DagsterInstance,
     job: str,
@@ -71,6 +81,7 @@ def launch_backfill(
     """Write a backfill of `job` over these videos' partitions (of `assets` only, when named)
     for the daemon to run; the videos' partitions are added first where missing."""
     assets = check_assets(job, assets)
+    check_title(title)
     if not video_ids:
         raise BackfillError("no video matches: nothing to backfill")
     order = instance.get_dynamic_partitions(videos.name)
@@ -78,6 +89,9 @@ def launch_backfill(
     missing = sorted(set(video_ids) - present)
     if missing:
         instance.add_dynamic_partitions(videos.name, missing)
+        # the daemon's partition list may be up to this old (pooled_postgres): a backfill it
+        # read before seeing these partitions would drop them without a word
+        time.sleep(PARTITIONS_FRESH_S)
     wanted = set(video_ids)
     # in partition order: the daemon's checkpoint walks this list, and ranges follow it
     names = [key for key in order if key in wanted] + missing

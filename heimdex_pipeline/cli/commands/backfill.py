@@ -26,7 +26,12 @@ def since(value: str) -> datetime:
 def run_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from heimdex_pipeline.catalog.models import VideoState
     from heimdex_pipeline.catalog.videos import chosen_video_ids
-    from heimdex_pipeline.pipeline.backfills import BackfillError, check_assets, launch_backfill
+    from heimdex_pipeline.pipeline.backfills import (
+        BackfillError,
+        check_assets,
+        check_title,
+        launch_backfill,
+    )
     from heimdex_pipeline.pipeline.instance import dagster_instance
     from heimdex_pipeline.pipeline.local_runs import prepare_catalog
     from heimdex_pipeline.stores import open_stores
@@ -41,6 +46,7 @@ def run_backfill(args: argparse.Namespace, settings: Settings) -> int:
     assets = [a for part in args.assets or [] for a in part.split(",") if a]
     try:
         check_assets(args.job, assets)
+        check_title(args.title)
     except BackfillError as error:
         print(f"heimdex backfill: {error}", file=sys.stderr)
         return 2
@@ -94,10 +100,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "match every filter given; with none, --all is required. The backfill daemon runs it "
         "in runs of HEIMDEX_RUN_BATCH_SIZE videos; the UI shows and cancels it.",
     )
-    which = parser.add_argument_group("which videos (combined: a video must match all)")
+    which = parser.add_argument_group(
+        "which videos (a video must match every kind of filter given; --failed and each --state "
+        "add a state it may be in)"
+    )
     which.add_argument("--all", action="store_true", help="every video in the catalog")
     which.add_argument("--failed", action="store_true", help="videos whose indexing failed")
-    which.add_argument("--state", action="append", choices=STATES, help="videos in this state")
+    which.add_argument(
+        "--state", action="append", choices=STATES, help="videos in this state (repeatable)"
+    )
     which.add_argument("--since", type=since, metavar="DATE", help="registered on or after")
     which.add_argument("--video", action="append", metavar="ID", help="this video (repeatable)")
     which.add_argument("--owner", metavar="NAME", help="only this user's library")

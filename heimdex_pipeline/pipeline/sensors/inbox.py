@@ -126,6 +126,9 @@ def scan_inbox(
             instance,
             [r.run_key for k, r in rows.items() if k in listed and _awaits_its_run(r)],
         )
+        deleted = [r.id for k, r in rows.items() if k in listed and r.state is VideoState.DELETED]
+        # a video deleted through the API keeps its partition: it will run alone
+        kept = instance.get_existing_dynamic_partitions(videos.name, deleted) if deleted else set()
         fresh = known = 0  # videos planned: new partitions (batched), known ones (alone)
         cut: str | None = None
         for key, info in listed.items():
@@ -140,7 +143,13 @@ def scan_inbox(
                     f"for {default_owner}'s library"
                 )
                 continue
-            is_new = row is None or row.state is VideoState.DELETED
+            if row is not None and _is_live(row) and row.owner != owner:
+                refused.append(
+                    f"skipped {key}: its video {row.id} is {row.owner}'s, and the key now "
+                    f"names {owner}'s library; `heimdex delete {row.id}` to index it for {owner}"
+                )
+                continue
+            is_new = row is None or (row.state is VideoState.DELETED and row.id not in kept)
             runs = -(-(fresh + is_new) // batch_size) + known + (not is_new)
             if max_runs is not None and runs > max_runs:
                 cut = key
