@@ -31,6 +31,7 @@ from heimdex_pipeline.settings import load_settings
 from heimdex_pipeline_tests.conftest import stores_of
 
 pytestmark = pytest.mark.slow
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 LAUNCH = """
 mutation ($partitionSet: String!, $partitions: [String!]!) {
@@ -241,3 +242,19 @@ def test_a_reembed_videos_backfill_moves_search_to_the_new_model(dev, launched):
     hits = searcher.search(text="anything", limit=50, video_ids=videos).hits
     assert {hit.video_id for hit in hits} == set(videos)
     assert states(settings, *videos) == {v: ("indexed", None) for v in videos}
+
+
+def test_the_commands_backfill_shows_in_the_ui(dev, launched, browser_page):
+    """What an operator opens after `heimdex backfill`: the backfill's page in Dagster's UI."""
+    from playwright.sync_api import expect
+
+    port, instance, _, _ = dev
+    backfill_id = launched["with_a_bad_video"]
+    settled(instance, backfill_id)
+    graphql(port, "mutation { setNuxSeen }")  # the first-visit pop-up would cover the page
+    page = browser_page
+    page.goto(f"http://127.0.0.1:{port}/runs/b/{backfill_id}")
+    expect(page.get_by_text(backfill_id).first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("index_video").first).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dagster-backfill-from-the-command.png"))

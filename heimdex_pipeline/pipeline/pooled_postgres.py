@@ -6,7 +6,8 @@ of the seven steps, reads the whole `videos` partition list to resolve the range
 - a connection kept per storage and instance (the daemon, the webserver and a run worker each
   hold one instance; a sensor's lives for one evaluation): dagster-postgres opens a new one for
   every query outside the webserver (no pool), and PostgreSQL forks a backend for each. It is
-  what the webserver already gets (`optimize_for_webserver`, without its statement timeout);
+  what the webserver already gets (`optimize_for_webserver`), with a check before each use so
+  that a PostgreSQL restart costs no query;
 - the partition list read once a second at most per instance (a list this instance changed is
   read again at once): the seven reads of one run creation become one.
 
@@ -23,7 +24,11 @@ from collections.abc import Sequence
 from dagster._core.storage.config import PostgresStorageConfig
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage, PostgresEventLogStorage, PostgresRunStorage
-from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+from dagster_postgres.utils import (
+    create_pg_engine,
+    get_token_provider_from_config,
+    pg_url_from_config,
+)
 
 # One connection stays open per storage (runs, events) and instance; a burst of threads may
 # open this many more, closed when returned.
@@ -78,6 +83,22 @@ class CachedPartitionsEventLogStorage(PostgresEventLogStorage):
         self._engine.dispose()
 
 
+def _keep_a_connection(storage: PostgresRunStorage | PostgresEventLogStorage) -> None:
+    """The storage's engine replaced by one that keeps a connection, checked before each use
+    (a PostgreSQL restart would otherwise fail the first query after it); the webserver swaps
+    in its own when it starts (`optimize_for_webserver`)."""
+    storage._engine.dispose()
+    storage._engine = create_pg_engine(
+        storage.postgres_url,
+        storage._token_provider,
+        isolation_level="AUTOCOMMIT",
+        pool_size=1,
+        max_overflow=MAX_OVERFLOW,
+        pool_recycle=POOL_RECYCLE_S,
+        pool_pre_ping=True,
+    )
+
+
 class PooledRunStorage(PostgresRunStorage):
     """The run storage, its kept connection closed when the instance is disposed."""
 
@@ -102,10 +123,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
             postgres_url, should_autocreate_tables, token_provider=token_provider
         )
         for storage in (self._run_storage, self._event_log_storage):
-            # statement_timeout 0: none (the webserver sets its own when it starts)
-            storage.optimize_for_webserver(
-                statement_timeout=0, pool_recycle=POOL_RECYCLE_S, max_overflow=MAX_OVERFLOW
-            )
+            _keep_a_connection(storage)
 
     @classmethod
     def from_config_value(  # ty: ignore[invalid-method-override]
