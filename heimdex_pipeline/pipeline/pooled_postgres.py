@@ -20,15 +20,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.config import PostgresStorageConfig
 from dagster._serdes import ConfigurableClassData
-from dagster_postgres import DagsterPostgresStorage, PostgresEventLogStorage, PostgresRunStorage
+from dagster_postgres import (
+    DagsterPostgresStorage,
+    PostgresEventLogStorage,
+    PostgresRunStorage,
+    PostgresScheduleStorage,
+)
 from dagster_postgres.utils import (
     create_pg_engine,
     get_token_provider_from_config,
     pg_url_from_config,
 )
+
+if TYPE_CHECKING:
+    from dagster_postgres.auth import PgTokenProvider
 
 # One connection stays open per storage (runs, events) and instance; a burst of threads may
 # open this many more, closed when returned.
@@ -40,12 +50,14 @@ PARTITIONS_FRESH_S = 1.0
 
 
 class CachedPartitionsEventLogStorage(PostgresEventLogStorage):
-    """The event log storage with `get_dynamic_partitions` read at most once a second. A read
+    """The event log storage keeping a connection (closed when the instance is disposed), with
+    `get_dynamic_partitions` read at most once a second. A read
     that began before this process changed the list is never kept (the daemon's threads share
     one storage: the asset daemon's read must not hide the sensor's new partitions)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        _keep_a_connection(self)
         self._partitions: dict[str, tuple[float, list[str]]] = {}
         self._changes = 0  # changes this process made to any partition list
         self._lock = threading.Lock()
@@ -100,7 +112,11 @@ def _keep_a_connection(storage: PostgresRunStorage | PostgresEventLogStorage) ->
 
 
 class PooledRunStorage(PostgresRunStorage):
-    """The run storage, its kept connection closed when the instance is disposed."""
+    """The run storage keeping a connection, closed when the instance is disposed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _keep_a_connection(self)
 
     def dispose(self) -> None:
         super().dispose()
@@ -113,17 +129,28 @@ class PooledPostgresStorage(DagsterPostgresStorage):
     second. `DagsterInstance.dispose` closes both kept connections (a sensor's instance lives
     for one evaluation); the schedule storage, which it never disposes, keeps opening its own."""
 
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, **kwargs):
-        super().__init__(postgres_url, should_autocreate_tables, **kwargs)
-        token_provider = kwargs.get("token_provider")
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: ConfigurableClassData | None = None,
+        token_provider: PgTokenProvider | None = None,
+    ):
+        # DagsterPostgresStorage.__init__ less its plain run and event log storages, which it
+        # would open (tables inspected) only to have them replaced: once per sensor evaluation
+        self.postgres_url = postgres_url
+        self.should_autocreate_tables = should_autocreate_tables
+        self._inst_data = inst_data
         self._run_storage = PooledRunStorage(
             postgres_url, should_autocreate_tables, token_provider=token_provider
         )
         self._event_log_storage = CachedPartitionsEventLogStorage(
             postgres_url, should_autocreate_tables, token_provider=token_provider
         )
-        for storage in (self._run_storage, self._event_log_storage):
-            _keep_a_connection(storage)
+        self._schedule_storage = PostgresScheduleStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider
+        )
+        DagsterStorage.__init__(self)
 
     @classmethod
     def from_config_value(  # ty: ignore[invalid-method-override]
