@@ -126,15 +126,24 @@ def scan_inbox(
             instance,
             [r.run_key for k, r in rows.items() if k in listed and _awaits_its_run(r)],
         )
-        deleted = [r.id for k, r in rows.items() if k in listed and r.state is VideoState.DELETED]
-        # a video deleted through the API keeps its partition: it will run alone
-        kept = instance.get_existing_dynamic_partitions(videos.name, deleted) if deleted else set()
+        ids = {  # the keys that need a run, with their videos
+            k: rows[k].id if k in rows else video_id_for(stores.objects.uri(k))
+            for k, info in listed.items()
+            if k not in rows or _needs_run(rows[k], info, started)
+        }
+        # one question for the page: which videos have a partition (they run alone), which get
+        # one now (batched); the cap below and the runs planned after it read the same answer
+        has_partition = (
+            instance.get_existing_dynamic_partitions(videos.name, list(ids.values()))
+            if ids
+            else set()
+        )
         fresh = known = 0  # videos planned: new partitions (batched), known ones (alone)
         cut: str | None = None
         for key, info in listed.items():
-            row = rows.get(key)
-            if row is not None and not _needs_run(row, info, started):
+            if key not in ids:
                 continue
+            row = rows.get(key)
             owner = owner_of_key(key, users, default_owner)
             if owner is None:
                 refused.append(
@@ -149,18 +158,18 @@ def scan_inbox(
                     f"names {owner}'s library; `heimdex delete {row.id}` to index it for {owner}"
                 )
                 continue
-            is_new = row is None or (row.state is VideoState.DELETED and row.id not in kept)
+            video_id = ids[key]
+            is_new = video_id not in has_partition
             runs = -(-(fresh + is_new) // batch_size) + known + (not is_new)
             if max_runs is not None and runs > max_runs:
                 cut = key
                 break
             fresh, known = fresh + is_new, known + (not is_new)
             uri = stores.objects.uri(key)
-            video_id = row.id if row is not None else video_id_for(uri)
             wanted.append(Registration(video_id, uri, file_name_of(uri), owner, key))
             to_index.append((video_id, info))
         registered = register_videos(session, wanted)
-        new_partitions, by_video = _run_requests(instance, to_index, batch_size)
+        new_partitions, by_video = _run_requests(to_index, has_partition, batch_size)
         for video_id, request in by_video.items():  # asked for: a later tick can tell
             registered[video_id].run_key = request.run_key
         gone = [
@@ -215,14 +224,13 @@ def _is_live(row: Video) -> bool:
 
 
 def _run_requests(
-    instance: dg.DagsterInstance, to_index: list[tuple[str, ObjectInfo]], batch_size: int
+    to_index: list[tuple[str, ObjectInfo]], has_partition: set[str], batch_size: int
 ) -> tuple[list[str], dict[str, dg.RunRequest]]:
     """New partitions (added together, so contiguous) run in ranges of `batch_size`; a known
     partition (a changed file, a deleted video back) runs alone. Returns the new partitions and
     each video's request; run keys carry the content versions, so asking twice starts one run."""
     ids = [v for v, _ in to_index]
-    known = instance.get_existing_dynamic_partitions(videos.name, ids) if ids else set()
-    new_ids = [v for v in ids if v not in known]
+    new_ids = [v for v in ids if v not in has_partition]
     version = {v: i.version for v, i in to_index}
     by_video: dict[str, dg.RunRequest] = {}
     for chunk in contiguous_batches(new_ids, new_ids, batch_size):
