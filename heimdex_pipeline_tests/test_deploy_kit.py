@@ -25,8 +25,12 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CODE_MODULE = PYPROJECT["tool"]["dagster"]["module_name"]
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "ACCESS_KEY", "DATABASE_URL")
 
-# Keys of Dagster's Helm chart (helm/dagster/schema/schema/charts/dagster/values.py and its
-# subschema modules, chart 1.13): a misspelt key is silently ignored by Helm, so we check here.
+# Keys that exist only in Dagster's Helm chart (helm/dagster/schema/schema/charts/dagster/values.py
+# and its subschema modules, chart 1.13, read there; no package ships the chart's values schema
+# and this machine cannot download it): a misspelt key is silently ignored by Helm. Every part the
+# chart passes on to Dagster's own configuration (the run launcher, the job config, the run
+# coordinator, run retries and monitoring, concurrency) is checked against the installed dagster
+# and dagster-k8s instead: `_dagster_keys`.
 CHART_TOP_LEVEL = {
     "dagsterWebserver", "dagster-user-deployments", "postgresql",
     "generatePostgresqlPasswordSecret", "generateCeleryConfigSecret", "rabbitmq", "redis",
@@ -44,14 +48,6 @@ CHART_POSTGRESQL = {
     "image", "enabled", "postgresqlHost", "postgresqlUsername", "postgresqlPassword",
     "postgresqlDatabase", "postgresqlParams", "postgresqlScheme", "service",
 }  # fmt: skip
-CHART_K8S_RUN_LAUNCHER = {
-    "image", "imagePullPolicy", "jobNamespace", "loadInclusterConfig", "kubeconfigFile",
-    "envConfigMaps", "envSecrets", "envVars", "volumeMounts", "volumes", "labels",
-    "failPodOnRunFailure", "resources", "schedulerName", "securityContext", "runK8sConfig",
-}  # fmt: skip
-CHART_RUN_K8S_CONFIG = {
-    "containerConfig", "podSpecConfig", "podTemplateSpecMetadata", "jobSpecConfig", "jobMetadata",
-}  # fmt: skip
 CHART_DAEMON = {
     "enabled", "image", "runCoordinator", "heartbeatTolerance", "env", "envConfigMaps",
     "envSecrets", "deploymentLabels", "labels", "nodeSelector", "affinity", "tolerations",
@@ -61,9 +57,6 @@ CHART_DAEMON = {
     "volumeMounts", "volumes", "initContainerResources", "extraContainers",
     "extraPrependedInitContainers",
 }  # fmt: skip
-CHART_RUN_RETRIES = {"enabled", "maxRetries", "retryOnAssetOrOpFailure"}
-CHART_CONCURRENCY = {"enabled", "pools", "runs"}
-CHART_POOLS = {"defaultLimit", "granularity", "opGranularityRunBuffer"}
 CHART_USER_DEPLOYMENT = {
     "name", "image", "dagsterApiGrpcArgs", "codeServerArgs", "includeConfigInLaunchedRuns",
     "deploymentNamespace", "port", "env", "envConfigMaps", "envSecrets", "annotations",
@@ -72,6 +65,77 @@ CHART_USER_DEPLOYMENT = {
     "volumes", "schedulerName", "initContainers", "sidecarContainers", "deploymentLabels",
     "service", "replicaCount",
 }  # fmt: skip
+# The one launcher key the chart names differently from Dagster (its `image` becomes
+# `job_image`), and the chart's switch for writing the instance's `concurrency` block at all.
+CHART_LAUNCHER_RENAMED = {"image"}
+CHART_CONCURRENCY_SWITCH = {"enabled"}
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _dagster_keys() -> dict[str, set[str]]:
+    """The chart's keys for what it hands to Dagster, from the installed packages' own config
+    schemas (camelCase, as the chart spells them): a key Dagster drops or renames shows here."""
+    from dagster._core.instance.config import dagster_instance_config_schema
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+    from dagster_k8s import K8sRunLauncher
+    from dagster_k8s.job import USER_DEFINED_K8S_JOB_CONFIG_SCHEMA
+
+    instance = dagster_instance_config_schema()
+
+    def fields(config_type) -> set[str]:
+        return {_camel(key) for key in config_type.fields}
+
+    concurrency = instance["concurrency"].config_type
+    return {
+        "k8sRunLauncher": {_camel(k) for k in K8sRunLauncher.config_type()}
+        | CHART_LAUNCHER_RENAMED,
+        "runK8sConfig": fields(USER_DEFINED_K8S_JOB_CONFIG_SCHEMA),
+        "queuedRunCoordinator": {_camel(k) for k in QueuedRunCoordinator.config_type()},
+        "runRetries": fields(instance["run_retries"].config_type),
+        "runMonitoring": fields(instance["run_monitoring"].config_type),
+        "concurrency": fields(concurrency) | CHART_CONCURRENCY_SWITCH,
+        "pools": fields(concurrency.fields["pools"].config_type),
+    }
+
+
+def _unknown_keys(values: dict) -> list[str]:
+    """Every key of the Helm values that the chart (or Dagster, for what it hands on) does not
+    know, as a dotted path."""
+    dagster = _dagster_keys()
+    daemon = values.get("dagsterDaemon", {})
+    launcher = values.get("runLauncher", {}).get("config", {}).get("k8sRunLauncher", {})
+    queued = daemon.get("runCoordinator", {}).get("config", {}).get("queuedRunCoordinator", {})
+    checked = [
+        ("", values, CHART_TOP_LEVEL),
+        ("global.", values.get("global", {}), CHART_GLOBAL),
+        ("postgresql.", values.get("postgresql", {}), CHART_POSTGRESQL),
+        ("dagsterDaemon.", daemon, CHART_DAEMON),
+        ("runLauncher.config.k8sRunLauncher.", launcher, dagster["k8sRunLauncher"]),
+        (
+            "runLauncher.config.k8sRunLauncher.runK8sConfig.",
+            launcher.get("runK8sConfig", {}),
+            dagster["runK8sConfig"],
+        ),
+        (
+            "dagsterDaemon.runCoordinator.config.queuedRunCoordinator.",
+            queued,
+            dagster["queuedRunCoordinator"],
+        ),
+        ("dagsterDaemon.runRetries.", daemon.get("runRetries", {}), dagster["runRetries"]),
+        ("dagsterDaemon.runMonitoring.", daemon.get("runMonitoring", {}), dagster["runMonitoring"]),
+        ("concurrency.", values.get("concurrency", {}), dagster["concurrency"]),
+        ("concurrency.pools.", values.get("concurrency", {}).get("pools", {}), dagster["pools"]),
+    ]
+    deployments = values.get("dagster-user-deployments", {}).get("deployments", [])
+    checked += [
+        (f"dagster-user-deployments.deployments.{n}.", deployment, CHART_USER_DEPLOYMENT)
+        for n, deployment in enumerate(deployments)
+    ]
+    return [f"{prefix}{key}" for prefix, part, known in checked for key in part if key not in known]
 
 
 def _yaml(name: str):
@@ -226,21 +290,38 @@ def test_compose_secrets_are_references_and_every_variable_is_one_the_code_reads
 
 def test_helm_values_use_only_keys_of_the_chart():
     values = _yaml("helm/values.yaml")
-    assert set(values) <= CHART_TOP_LEVEL
-    assert set(values["global"]) <= CHART_GLOBAL
-    assert set(values["postgresql"]) <= CHART_POSTGRESQL
+    assert _unknown_keys(values) == []
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
-    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
-    assert set(launcher) <= CHART_K8S_RUN_LAUNCHER
-    assert set(launcher["runK8sConfig"]) <= CHART_RUN_K8S_CONFIG
-    daemon = values["dagsterDaemon"]
-    assert set(daemon) <= CHART_DAEMON and set(daemon["runRetries"]) <= CHART_RUN_RETRIES
-    assert set(values["concurrency"]) <= CHART_CONCURRENCY
-    assert set(values["concurrency"]["pools"]) <= CHART_POOLS
     (deployment,) = values["dagster-user-deployments"]["deployments"]
-    assert set(deployment) <= CHART_USER_DEPLOYMENT
     args = deployment["dagsterApiGrpcArgs"]
     assert args[args.index("-m") + 1] == CODE_MODULE
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "dagsterWebServer",
+        "global.postgresqlSecret",
+        "postgresql.postgresqlHostname",
+        "dagsterDaemon.runMonitor",
+        "runLauncher.config.k8sRunLauncher.envSecret",
+        "runLauncher.config.k8sRunLauncher.runK8sConfig.podSpec",
+        "dagsterDaemon.runCoordinator.config.queuedRunCoordinator.maxConcurentRuns",
+        "dagsterDaemon.runRetries.maxRetry",
+        "dagsterDaemon.runMonitoring.startTimeout",
+        "concurrency.pool",
+        "concurrency.pools.defaultLimits",
+        "dagster-user-deployments.deployments.0.envSecret",
+    ],
+)
+def test_a_misspelt_helm_key_is_caught_wherever_it_is(path):
+    values = _yaml("helm/values.yaml")
+    *parents, key = path.split(".")
+    part = values
+    for name in parents:
+        part = part[int(name)] if isinstance(part, list) else part[name]
+    part[key] = "misspelt"
+    assert _unknown_keys(values) == [path]
 
 
 def test_helm_values_hold_no_secret_and_name_the_readmes():
