@@ -23,8 +23,9 @@ PHRASE = re.compile(r'"([^"]+)"')
 # small model mishears accents and speech under noise, and the distinctive word of a phrase is
 # the one it gets wrong. Shorter words stay exact ("the" is one edit from "she", "he", "them").
 # Chosen on the tuning half of benchmarks/speech.py; words in quotes stay exact; 0 turns it
-# off. LanceDB matches near words only in lines its full-text index holds: the transcripts
-# stage folds its lines in as it commits them.
+# off. LanceDB matches near words only in lines its full-text index holds (it scans fresh lines
+# for exact words only): the nightly maintenance folds fresh lines in (`fold_fresh_lines`;
+# folding at each commit would rewrite the table's small fragments every time).
 FUZZY_BOOST = 0.3
 FUZZY_EDITS = 2
 FUZZY_MIN_LETTERS = 4
