@@ -36,8 +36,8 @@ from _common import clips, sample_videos, save  # noqa: E402
 
 from benchmarks.speech_corpus import Utterance, frames_from, write_clip  # noqa: E402
 
-# The tuning half: the fusion weights, the VAD threshold and the fuzzy matching were chosen on
-# these sentences (seed 16).
+# The tuning half: the fusion weights, the VAD threshold (and the near-word matching that was
+# tried and dropped) were chosen on these sentences (seed 16).
 TUNING_SENTENCES = [
     "the lighthouse keeper counted seven ships",
     "bring the purple umbrella tomorrow morning",
@@ -223,43 +223,11 @@ def load_settings(env: dict[str, str]):
     return load(env)
 
 
-def fuzzy_sweep(searcher, queries: list[tuple], boosts: list[float], edits: list[int]) -> list:
-    """Speech-mode recall@1 and MRR for each fuzzy setting (tuning: the half's other figures
-    are made with the shipped setting)."""
-    from heimdex_pipeline.search import speech as speech_search
-
-    shipped = (speech_search.FUZZY_BOOST, speech_search.FUZZY_EDITS)
-    rows = []
-    try:
-        for edit in edits:
-            for boost in boosts:
-                speech_search.FUZZY_BOOST, speech_search.FUZZY_EDITS = boost, edit
-                found = []
-                for phrase, _video_id, right, _start in queries:
-                    order = [
-                        h.scene_id
-                        for h in searcher.search(text=phrase, limit=50, mode="speech").hits
-                    ]
-                    found.append(order.index(right) + 1 if right in order else 0)
-                rows.append({
-                    "boost": boost, "edits": edit,
-                    "recall_at_1": round(sum(r == 1 for r in found) / len(found), 3),
-                    "mrr": round(sum(1 / r for r in found if r) / len(found), 3),
-                })  # fmt: skip
-                print(json.dumps(rows[-1]), flush=True)
-    finally:
-        speech_search.FUZZY_BOOST, speech_search.FUZZY_EDITS = shipped
-    return rows
-
-
-def measure_quality(
-    count: int, half: str, keep: Path | None, boosts: list[float], edits: list[int]
-) -> dict:
+def measure_quality(count: int, half: str, keep: Path | None) -> dict:
     from heimdex_pipeline.catalog.videos import scenes_of
-    from heimdex_pipeline.search import speech as speech_search
     from heimdex_pipeline.search.searcher import Searcher
     from heimdex_pipeline.stores import open_stores
-    from heimdex_pipeline.stores.transcripts import fold_fresh_lines, transcript_tables
+    from heimdex_pipeline.stores.transcripts import transcript_tables
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = keep or Path(tmp)
@@ -268,7 +236,6 @@ def measure_quality(
         settings = load_settings(index_env(folder / "home", "tiny.en"))
         stores = open_stores(settings)
         table = stores.vectors.db.open_table(transcript_tables(stores.vectors)[0])
-        fold_fresh_lines(table)  # the nightly maintenance: near words are matched from here on
         lines = (
             table.search()
             .select(["video_id", "start_s", "end_s", "line_text"])
@@ -305,7 +272,6 @@ def measure_quality(
         errors = {key: round(d / max(n, 1), 3) for key, (d, n) in sorted(per.items())}
         print(json.dumps({"index_s": round(index_s, 1), "wer": errors}), flush=True)
         searcher = Searcher(stores, (settings.clip_model, settings.clip_pretrained))
-        sweep = fuzzy_sweep(searcher, queries, boosts, edits) if boosts else []
         results: dict[str, dict] = {}
         ranks: dict[str, list[int]] = {}
         timing: list[float] = []
@@ -313,11 +279,9 @@ def measure_quality(
 
         tuned = (dict(fusion.RRF_K), dict(fusion.RRF_WEIGHTS))
         plain = ({"visual": 60, "speech": 60}, {"visual": 1.0, "speech": 1.0})
-        fuzzy = speech_search.FUZZY_BOOST
-        for mode in ("speech", "speech_exact_only", "hybrid", "hybrid_plain_rrf"):
+        for mode in ("speech", "hybrid", "hybrid_plain_rrf"):
             ranks[mode] = []
             fusion.RRF_K, fusion.RRF_WEIGHTS = plain if mode == "hybrid_plain_rrf" else tuned
-            speech_search.FUZZY_BOOST = 0.0 if mode == "speech_exact_only" else fuzzy
             for phrase, _video_id, right, start in queries:
                 asked = mode.split("_")[0]
                 hits = searcher.search(text=phrase, limit=50, mode=asked).hits
@@ -352,7 +316,6 @@ def measure_quality(
             "clips": count,
             "sentences": len(queries),
             "seed": HALVES[half][1],
-            "fuzzy_boost": fuzzy,
             "voices": VOICES,
             "speeds_wpm": SPEEDS,
             "backgrounds": BACKGROUNDS,
@@ -379,7 +342,6 @@ def measure_quality(
                 ),
             },
             "objects": len(asr),
-            "fuzzy_sweep": sweep,
         }
 
 
@@ -435,8 +397,6 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--keep", type=Path, help="index the corpus here once and reuse it")
     parser.add_argument("--no-samples", action="store_true", help="skip the sample clips")
-    parser.add_argument("--sweep-boosts", type=float, nargs="*", default=[], help="fuzzy boosts")
-    parser.add_argument("--sweep-edits", type=int, nargs="*", default=[1])
     parser.add_argument("--index-timing", action="store_true")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
@@ -445,7 +405,7 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         save("speech_index_timing", result)
         return
-    result = measure_quality(args.clips, args.half, args.keep, args.sweep_boosts, args.sweep_edits)
+    result = measure_quality(args.clips, args.half, args.keep)
     print(json.dumps(result, indent=2), flush=True)
     if not args.no_samples:
         result["sample_clips"] = sample_transcripts()

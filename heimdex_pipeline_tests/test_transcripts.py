@@ -37,7 +37,6 @@ from heimdex_pipeline.speech.model import AsrLoadError, resolve_asr_model
 from heimdex_pipeline.speech.transcript import SceneSpan, Segment, Word, lines_by_scene
 from heimdex_pipeline.stores import open_stores
 from heimdex_pipeline.stores.transcripts import (
-    fold_fresh_lines,
     replace_lines_of_videos,
     transcript_tables,
     transcripts_schema,
@@ -130,26 +129,6 @@ def test_fresh_lines_are_found_at_once_without_rebuilding_the_full_text_index(tm
     replace_lines_of_videos(table, ["v2"], pa.Table.from_pylist([], schema))
     assert not speech_ranking(table, "lighthouse", None, 10)
     assert speech_ranking(table, "kite", "video_id IN ('v1')", 10) == []  # a pre-filter
-
-
-def test_a_misheard_word_is_found_once_folded_and_an_exact_one_ranks_above_it(tmp_path):
-    store = open_stores(load_settings({"HEIMDEX_HOME": str(tmp_path)}), check_schema=False)
-    table = transcripts_table(store.vectors, "m")
-    lines = [
-        _line("heard", 0, "the maker told every love before noon"),  # said: the baker sold...
-        _line("said", 0, "the baker sold bread"),
-        _line("other", 0, "she painted the fence"),
-    ]
-    replace_lines_of_videos(table, ["heard", "said", "other"], pa.Table.from_pylist(
-        lines, transcripts_schema()))  # fmt: skip
-    ranked = lambda query: [r["video_id"] for r in speech_ranking(table, query, None, 10)]  # noqa: E731
-    assert "heard" not in ranked("baker")  # fresh lines are scanned for exact words only
-    fold_fresh_lines(table)  # the nightly maintenance
-    assert ranked("baker") == ["said", "heard"]  # the exact word first, the near one found
-    assert ranked("the bakery sold")[:2] == ["said", "heard"]
-    assert "other" not in ranked("baker")
-    assert ranked('"baker sold"') == ["said"]  # a phrase stays exact
-    assert ranked("she") == ["other"]  # short words stay exact: not "the", "he"
 
 
 def test_no_audio_and_a_broken_track_are_told_apart(tmp_path):

@@ -18,17 +18,6 @@ from heimdex_pipeline.stores.transcripts import transcript_tables, transcripts_t
 
 WORD = re.compile(r"[\w']+", re.UNICODE)
 PHRASE = re.compile(r'"([^"]+)"')
-# Loose words of FUZZY_MIN_LETTERS or more also match words heard up to FUZZY_EDITS edits away
-# ("baker" in a line heard as "maker"), each such match scoring FUZZY_BOOST of an exact one: a
-# small model mishears accents and speech under noise, and the distinctive word of a phrase is
-# the one it gets wrong. Shorter words stay exact ("the" is one edit from "she", "he", "them").
-# Chosen on the tuning half of benchmarks/speech.py; words in quotes stay exact; 0 turns it
-# off. LanceDB matches near words only in lines its full-text index holds (it scans fresh lines
-# for exact words only): the nightly maintenance folds fresh lines in (`fold_fresh_lines`;
-# folding at each commit would rewrite the table's small fragments every time).
-FUZZY_BOOST = 0.3
-FUZZY_EDITS = 2
-FUZZY_MIN_LETTERS = 4
 
 
 @dataclass(frozen=True)
@@ -95,12 +84,7 @@ def full_text_query(text: str):
     phrases, loose = parse_query(text)
     parts = [(Occur.MUST, PhraseQuery(" ".join(WORD.findall(p)), "text")) for p in phrases]
     if loose:
-        words = MatchQuery(loose, "text")
-        long = " ".join(w for w in WORD.findall(loose) if len(w) >= FUZZY_MIN_LETTERS)
-        if FUZZY_BOOST > 0 and long:
-            near = MatchQuery(long, "text", fuzziness=FUZZY_EDITS, boost=FUZZY_BOOST)
-            words = BooleanQuery([(Occur.SHOULD, words), (Occur.SHOULD, near)])
-        parts.append((Occur.SHOULD if phrases else Occur.MUST, words))
+        parts.append((Occur.SHOULD if phrases else Occur.MUST, MatchQuery(loose, "text")))
     if not parts:
         return None
     if len(parts) == 1 and not phrases:

@@ -91,8 +91,7 @@ def ensure_text_index(table, language: str = "English") -> bool:
 
 def fold_fresh_lines(table) -> bool:
     """Compact the table and fold the lines its full-text index does not hold yet into it (the
-    nightly maintenance: near-word matching sees only folded lines); True if an index was
-    built."""
+    nightly maintenance; fresh lines are found before, by a scan); True if an index was built."""
     table.optimize()
     return ensure_text_index(table)
 
