@@ -34,7 +34,13 @@ from heimdex_pipeline.pipeline.local_runs import delete_videos, index_paths
 from heimdex_pipeline.search.speech import mark, speech_ranking
 from heimdex_pipeline.settings import SettingsError, load_settings
 from heimdex_pipeline.speech.model import AsrLoadError, resolve_asr_model
-from heimdex_pipeline.speech.transcript import SceneSpan, Segment, Word, lines_by_scene
+from heimdex_pipeline.speech.transcript import (
+    SceneSpan,
+    Segment,
+    Word,
+    lines_by_scene,
+    repeats_itself,
+)
 from heimdex_pipeline.stores import open_stores
 from heimdex_pipeline.stores.transcripts import (
     replace_lines_of_videos,
@@ -129,6 +135,14 @@ def test_fresh_lines_are_found_at_once_without_rebuilding_the_full_text_index(tm
     replace_lines_of_videos(table, ["v2"], pa.Table.from_pylist([], schema))
     assert not speech_ranking(table, "lighthouse", None, 10)
     assert speech_ranking(table, "kite", "video_id IN ('v1')", 10) == []  # a pre-filter
+
+
+def test_a_decoding_loop_is_told_from_speech():
+    heard = "end of the end of the end of the end of the end of the end of the end of the"
+    assert repeats_itself(heard)
+    assert not repeats_itself("The magician pulled a rabbit from his hat.")
+    assert not repeats_itself("No, no, no. I said no.")  # a few repeats are speech
+    assert not repeats_itself("")
 
 
 def test_no_audio_and_a_broken_track_are_told_apart(tmp_path):

@@ -29,6 +29,7 @@ from heimdex_pipeline.speech.transcript import (
     Segment,
     Transcript,
     Word,
+    repeats_itself,
 )
 
 OFF = "off"
@@ -161,8 +162,11 @@ def transcribe_file(model, path: str | Path, language: str | None) -> Transcript
     pieces, info = model.transcribe(
         track.samples, language=language or None, word_timestamps=True, vad_filter=True, **DECODE
     )
-    segments = []
+    segments, loops = [], 0
     for piece in pieces:
+        if repeats_itself(piece.text):  # greedy decoding has no fallback to re-decode it
+            loops += 1
+            continue
         words = tuple(
             Word(w.word, float(w.start), float(w.end)) for w in (piece.words or []) if w.word
         )
@@ -173,6 +177,8 @@ def transcribe_file(model, path: str | Path, language: str | None) -> Transcript
     audio_s = len(track.samples) / SAMPLE_RATE
     if not segments:
         reason = "no voice found" if speech_s == 0 else "no words recognised"
+        if loops:
+            reason = "only a repeating loop of words recognised (dropped)"
         return Transcript(
             status=NO_SPEECH,
             reason=reason,

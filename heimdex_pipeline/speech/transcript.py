@@ -4,6 +4,7 @@ by its words, each part going to the scene it is said in."""
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import asdict, dataclass, field
 
 # Transcript statuses: one of these, whatever happened to the audio (never a failed video).
@@ -93,6 +94,17 @@ def _scene_at(scenes: list[SceneSpan], t: float) -> SceneSpan:
         if t < scene.end_s:
             return scene
     return scenes[-1]
+
+
+# Whisper's own test for a failed decode: text that compresses more than this repeats itself
+# ("end of the end of the end of ..."), a loop a small model falls into under noise.
+REPEATS_ABOVE = 2.4
+
+
+def repeats_itself(text: str, limit: float = REPEATS_ABOVE) -> bool:
+    """True when `text` is a decoding loop: its zlib compression ratio is above `limit`."""
+    data = text.strip().encode("utf-8")
+    return bool(data) and len(data) / len(zlib.compress(data)) > limit
 
 
 # Whisper's segments run across the silences voice-activity detection cut out (it joins the
