@@ -87,3 +87,38 @@ def test_deleting_a_video_deletes_its_scenes(tmp_path: Path):
         session.delete(session.get(Video, "v"))
     with catalog.session() as session:
         assert session.query(Scene).count() == 0
+
+
+def test_a_reading_session_answers_while_a_writer_holds_the_catalog(tmp_path: Path):
+    """Searches and pages read through `Catalog.reading()`: on SQLite they must not queue for
+    the write lock a pipeline step holds (a session takes it up front, busy_timeout 30 s)."""
+    import threading
+
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import OperationalError
+
+    from heimdex_pipeline.catalog.database import Catalog
+    from heimdex_pipeline.catalog.models import Video
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    upgrade(url)
+    catalog = Catalog(url)
+    counted: list[int] = []
+
+    def count() -> None:
+        with catalog.reading() as session:
+            counted.append(session.scalar(select(func.count()).select_from(Video)))
+
+    with catalog.session() as writer:
+        writer.add(Video(id="v", owner="local", source_uri="file:///v.mp4", title="v.mp4"))
+        writer.flush()  # the write lock is held until the session commits
+        reader = threading.Thread(target=count)
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "the read waited for the writer"
+        assert counted == [0]  # its snapshot: before the writer's commit
+    count()
+    assert counted == [0, 1]
+    with pytest.raises(OperationalError, match="readonly"), catalog.reading() as session:
+        session.add(Video(id="w", owner="local", source_uri="file:///w.mp4", title="w.mp4"))
+        session.flush()

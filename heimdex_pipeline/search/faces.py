@@ -95,7 +95,7 @@ def _best_per_scene(
 ) -> dict[str, FaceMatch]:
     """Each scene's nearest face, of videos indexed now (`owner`'s, when given), nearest scenes
     first."""
-    with stores.catalog.session() as session:
+    with stores.catalog.reading() as session:
         videos = videos_by_id(session, {face.video_id for face, _ in faces_with_gaps}, owner)
         people = people_by_id(session, {f.person_id for f, _ in faces_with_gaps if f.person_id})
     best: dict[str, FaceMatch] = {}
@@ -124,7 +124,7 @@ def scenes_with_face(
     rows = [
         r for r in nearest_faces(table, descriptor, FACE_DEPTH, where) if r["distance"] < threshold
     ]
-    with stores.catalog.session() as session:
+    with stores.catalog.reading() as session:
         known = faces_by_id(session, [row["face_id"] for row in rows])
     pairs = [(known[r["face_id"]], r["distance"]) for r in rows if r["face_id"] in known]
     return _best_per_scene(stores, pairs, link, owner)
@@ -135,7 +135,7 @@ def scenes_with_person(
 ) -> dict[str, FaceMatch]:
     """The scenes where a person (of `owner`'s library, when given) is seen, their faces
     nearest their centre first."""
-    with stores.catalog.session() as session:
+    with stores.catalog.reading() as session:
         person = find_person(session, reference, owner)
         centre = as_vector(person.centre)
         faces = faces_of_person(session, person.id)

@@ -66,7 +66,7 @@ def list_videos(
     total: three queries whatever the page size."""
     check_page(limit, offset)
     link = link or store_links(stores.objects)
-    with stores.catalog.session() as session:
+    with stores.catalog.reading() as session:
         videos, total = videos_page(session, limit, offset, owner=owner)
         first_thumbnail = func.max(case((Scene.index == 0, Scene.thumbnail_key)))
         per_video = session.execute(
@@ -135,7 +135,7 @@ def video_detail(
     """One video with every scene; LookupError if there is no such video (in `owner`'s
     library, when given: another's video is not there, exactly as a missing one)."""
     link = link or store_links(stores.objects)
-    with stores.catalog.session() as session:
+    with stores.catalog.reading() as session:
         video = session.get(Video, video_id)
         if video is None or (owner is not None and video.owner != owner):
             raise LookupError(f"no video {video_id!r}")

@@ -62,7 +62,7 @@ class PeopleList:
 
 def list_people(stores: Stores, link: Link, owner: str | None = None) -> PeopleList:
     """The people of `owner`'s library (else of every library), most faces first."""
-    with stores.catalog.session() as session:
+    with stores.catalog.reading() as session:
         people = people_page(session, owner=owner)
         covers = faces_by_id(session, [p.cover_face_id for p in people if p.cover_face_id])
         return PeopleList(
@@ -87,7 +87,7 @@ def person_detail(
 ) -> PersonDetail:
     """A person and the scenes they are seen in (of videos indexed now), by video and time;
     UnknownPersonError if there is no such person (in `owner`'s library, when given)."""
-    with stores.catalog.session() as session:
+    with stores.catalog.reading() as session:
         person = find_person(session, reference, owner)
         faces = faces_of_person(session, person.id)
         cover = faces_by_id(session, [person.cover_face_id] if person.cover_face_id else [])

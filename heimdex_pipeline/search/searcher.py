@@ -207,7 +207,7 @@ class Searcher:
     def active(self) -> SearchModel:
         """The model search serves; CatalogNotReadyError or NoSearchIndexError if none can."""
         self._check_catalog()
-        with self.stores.catalog.session() as session:
+        with self.stores.catalog.reading() as session:
             model = active_model(session)
         if model is None:
             raise NoSearchIndexError(
@@ -246,7 +246,7 @@ class Searcher:
         if self.configured is None or self.configured == (model.model, model.pretrained):
             return []
         name, weights = self.configured
-        with self.stores.catalog.session() as session:
+        with self.stores.catalog.reading() as session:
             pending = newest_model_for(session, name, weights)
             missing = missing_from_model(session, pending.model_id) if pending else None
         if pending is None:
@@ -393,7 +393,7 @@ class Searcher:
         fetch = max(2 * wanted, 40)
         while True:
             rows = speech_ranking(table, text, where, fetch)
-            with self.stores.catalog.session() as session:
+            with self.stores.catalog.reading() as session:
                 found = videos_by_id(session, {row["video_id"] for row in rows}, owner)
             live = {v: video for v, video in found.items() if video.state is VideoState.INDEXED}
             kept = [row for row in rows if row["video_id"] in live]
@@ -429,7 +429,7 @@ class Searcher:
         order = sorted(scores, key=lambda scene_id: -scores[scene_id])[offset : offset + limit]
         if not order:
             return []
-        with self.stores.catalog.session() as session:
+        with self.stores.catalog.reading() as session:
             scenes = {
                 row.id: (row.video_id, row.index, row.start_s, row.end_s, row.thumbnail_key)
                 for row in session.scalars(select(Scene).where(Scene.id.in_(order)))
@@ -495,7 +495,7 @@ class Searcher:
         fetch = max(wanted, 10)
         while True:
             rows = nearest(table, query, where).limit(fetch).to_list()
-            with self.stores.catalog.session() as session:
+            with self.stores.catalog.reading() as session:
                 found = videos_by_id(session, {row["video_id"] for row in rows}, owner)
             live = {
                 video_id: video

@@ -133,7 +133,7 @@ def mark(words: tuple[Word, ...], query: str, line_start: float, line_end: float
 
 def speech_table(stores: Stores):
     """The active speech model's table, or None when no transcript is searchable yet."""
-    with stores.catalog.session() as session:
+    with stores.catalog.reading() as session:
         model = active_speech_model(session)
         model_id = model.model_id if model is not None else None
     if model_id is None:

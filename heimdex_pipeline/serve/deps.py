@@ -44,7 +44,7 @@ def identify(service: Service, token: str) -> Caller | None:
     if admin_token and token and hmac.compare_digest(token.encode(), admin_token.encode()):
         return Caller(owner, admin=True)
     service.catalog_ready()
-    with service.stores.catalog.session() as session:
+    with service.stores.catalog.reading() as session:
         if not admin_token and not service.has_users(session):
             return Caller(owner, admin=True)  # the single-person local tool
         return caller_for_token(session, token)

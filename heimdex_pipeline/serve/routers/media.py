@@ -23,7 +23,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(current_caller
 def may_fetch(service: Service, caller: Caller, key: str) -> bool:
     """Whether the object belongs to a video the caller may see (an object of no video: no)."""
     video_id = video_of_key(key)
-    with service.stores.catalog.session() as session:
+    with service.stores.catalog.reading() as session:
         if video_id is not None:
             owner = session.scalar(select(Video.owner).where(Video.id == video_id))
         else:  # a source under incoming/
