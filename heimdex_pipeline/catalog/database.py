@@ -128,8 +128,8 @@ def _sqlite_reader_pragmas(dbapi_connection, record) -> None:
 
 def _sqlite_begin_reading(connection) -> None:
     # A plain (deferred) BEGIN: the snapshot starts at the first read and, in WAL, waits for no
-    # writer and no other reader. BEGIN IMMEDIATE would make every search queue for the write
-    # lock behind every other (8 concurrent searches spent a fifth of their time there).
+    # writer and no other reader. BEGIN IMMEDIATE would make a search wait for a pipeline step's
+    # write transaction to end (and for every other search's session).
     connection.exec_driver_sql("BEGIN")
 
 
