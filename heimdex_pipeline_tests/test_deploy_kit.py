@@ -25,12 +25,13 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CODE_MODULE = PYPROJECT["tool"]["dagster"]["module_name"]
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "ACCESS_KEY", "DATABASE_URL")
 
-# Keys that exist only in Dagster's Helm chart (helm/dagster/schema/schema/charts/dagster/values.py
-# and its subschema modules, chart 1.13, read there; no package ships the chart's values schema
-# and this machine cannot download it): a misspelt key is silently ignored by Helm. Every part the
-# chart passes on to Dagster's own configuration (the run launcher, the job config, the run
-# coordinator, run retries and monitoring, concurrency) is checked against the installed dagster
-# and dagster-k8s instead: `_dagster_keys`.
+# Keys of Dagster's Helm chart (helm/dagster/schema/schema/charts/dagster/values.py, its
+# subschema modules and templates, chart 1.13, read there; no package ships the chart's values
+# schema and this machine cannot download it): a misspelt key is silently ignored by Helm, so we
+# check here. The chart copies only the keys it names; the levels it hands on to Dagster's own
+# configuration are also checked against the installed dagster and dagster-k8s config schemas
+# (`test_the_chart_keys_handed_to_dagster_are_keys_dagster_takes`), so neither list can drift
+# from what Dagster accepts.
 CHART_TOP_LEVEL = {
     "dagsterWebserver", "dagster-user-deployments", "postgresql",
     "generatePostgresqlPasswordSecret", "generateCeleryConfigSecret", "rabbitmq", "redis",
@@ -48,6 +49,18 @@ CHART_POSTGRESQL = {
     "image", "enabled", "postgresqlHost", "postgresqlUsername", "postgresqlPassword",
     "postgresqlDatabase", "postgresqlParams", "postgresqlScheme", "service",
 }  # fmt: skip
+CHART_K8S_RUN_LAUNCHER = {
+    "image", "imagePullPolicy", "jobNamespace", "loadInclusterConfig", "kubeconfigFile",
+    "envConfigMaps", "envSecrets", "envVars", "volumeMounts", "volumes", "labels",
+    "failPodOnRunFailure", "resources", "schedulerName", "securityContext", "runK8sConfig",
+}  # fmt: skip
+CHART_RUN_K8S_CONFIG = {
+    "containerConfig", "podSpecConfig", "podTemplateSpecMetadata", "jobSpecConfig", "jobMetadata",
+}  # fmt: skip
+CHART_QUEUED_RUN_COORDINATOR = {
+    "maxConcurrentRuns", "tagConcurrencyLimits", "dequeueIntervalSeconds", "dequeueNumWorkers",
+    "dequeueUseThreads",
+}  # fmt: skip
 CHART_DAEMON = {
     "enabled", "image", "runCoordinator", "heartbeatTolerance", "env", "envConfigMaps",
     "envSecrets", "deploymentLabels", "labels", "nodeSelector", "affinity", "tolerations",
@@ -57,6 +70,9 @@ CHART_DAEMON = {
     "volumeMounts", "volumes", "initContainerResources", "extraContainers",
     "extraPrependedInitContainers",
 }  # fmt: skip
+CHART_RUN_RETRIES = {"enabled", "maxRetries", "retryOnAssetOrOpFailure"}
+CHART_CONCURRENCY = {"enabled", "pools", "runs"}
+CHART_POOLS = {"defaultLimit", "granularity", "opGranularityRunBuffer"}
 CHART_USER_DEPLOYMENT = {
     "name", "image", "dagsterApiGrpcArgs", "codeServerArgs", "includeConfigInLaunchedRuns",
     "deploymentNamespace", "port", "env", "envConfigMaps", "envSecrets", "annotations",
@@ -65,10 +81,9 @@ CHART_USER_DEPLOYMENT = {
     "volumes", "schedulerName", "initContainers", "sidecarContainers", "deploymentLabels",
     "service", "replicaCount",
 }  # fmt: skip
-# The one launcher key the chart names differently from Dagster (its `image` becomes
-# `job_image`), and the chart's switch for writing the instance's `concurrency` block at all.
-CHART_LAUNCHER_RENAMED = {"image"}
-CHART_CONCURRENCY_SWITCH = {"enabled"}
+# The chart's own names at the levels it hands on: its launcher `image` becomes `job_image`, and
+# `concurrency.enabled` says whether it writes the instance's `concurrency` block at all.
+CHART_OWN = {"k8sRunLauncher": {"image"}, "concurrency": {"enabled"}}
 
 
 def _camel(key: str) -> str:
@@ -77,8 +92,8 @@ def _camel(key: str) -> str:
 
 
 def _dagster_keys() -> dict[str, set[str]]:
-    """The chart's keys for what it hands to Dagster, from the installed packages' own config
-    schemas (camelCase, as the chart spells them): a key Dagster drops or renames shows here."""
+    """What Dagster itself takes at each level the chart hands on, from the installed
+    packages' config schemas, camelCase as the chart spells it."""
     from dagster._core.instance.config import dagster_instance_config_schema
     from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster_k8s import K8sRunLauncher
@@ -91,44 +106,50 @@ def _dagster_keys() -> dict[str, set[str]]:
 
     concurrency = instance["concurrency"].config_type
     return {
-        "k8sRunLauncher": {_camel(k) for k in K8sRunLauncher.config_type()}
-        | CHART_LAUNCHER_RENAMED,
+        "k8sRunLauncher": {_camel(k) for k in K8sRunLauncher.config_type()},
         "runK8sConfig": fields(USER_DEFINED_K8S_JOB_CONFIG_SCHEMA),
         "queuedRunCoordinator": {_camel(k) for k in QueuedRunCoordinator.config_type()},
         "runRetries": fields(instance["run_retries"].config_type),
-        "runMonitoring": fields(instance["run_monitoring"].config_type),
-        "concurrency": fields(concurrency) | CHART_CONCURRENCY_SWITCH,
+        "concurrency": fields(concurrency),
         "pools": fields(concurrency.fields["pools"].config_type),
     }
 
 
+CHART_HANDED_ON = {
+    "k8sRunLauncher": CHART_K8S_RUN_LAUNCHER,
+    "runK8sConfig": CHART_RUN_K8S_CONFIG,
+    "queuedRunCoordinator": CHART_QUEUED_RUN_COORDINATOR,
+    "runRetries": CHART_RUN_RETRIES,
+    "concurrency": CHART_CONCURRENCY,
+    "pools": CHART_POOLS,
+}
+
+
 def _unknown_keys(values: dict) -> list[str]:
-    """Every key of the Helm values that the chart (or Dagster, for what it hands on) does not
-    know, as a dotted path."""
-    dagster = _dagster_keys()
+    """Every key of the Helm values the chart does not take, as a dotted path."""
     daemon = values.get("dagsterDaemon", {})
     launcher = values.get("runLauncher", {}).get("config", {}).get("k8sRunLauncher", {})
     queued = daemon.get("runCoordinator", {}).get("config", {}).get("queuedRunCoordinator", {})
+    concurrency = values.get("concurrency", {})
     checked = [
         ("", values, CHART_TOP_LEVEL),
         ("global.", values.get("global", {}), CHART_GLOBAL),
         ("postgresql.", values.get("postgresql", {}), CHART_POSTGRESQL),
         ("dagsterDaemon.", daemon, CHART_DAEMON),
-        ("runLauncher.config.k8sRunLauncher.", launcher, dagster["k8sRunLauncher"]),
+        ("runLauncher.config.k8sRunLauncher.", launcher, CHART_K8S_RUN_LAUNCHER),
         (
             "runLauncher.config.k8sRunLauncher.runK8sConfig.",
             launcher.get("runK8sConfig", {}),
-            dagster["runK8sConfig"],
+            CHART_RUN_K8S_CONFIG,
         ),
         (
             "dagsterDaemon.runCoordinator.config.queuedRunCoordinator.",
             queued,
-            dagster["queuedRunCoordinator"],
+            CHART_QUEUED_RUN_COORDINATOR,
         ),
-        ("dagsterDaemon.runRetries.", daemon.get("runRetries", {}), dagster["runRetries"]),
-        ("dagsterDaemon.runMonitoring.", daemon.get("runMonitoring", {}), dagster["runMonitoring"]),
-        ("concurrency.", values.get("concurrency", {}), dagster["concurrency"]),
-        ("concurrency.pools.", values.get("concurrency", {}).get("pools", {}), dagster["pools"]),
+        ("dagsterDaemon.runRetries.", daemon.get("runRetries", {}), CHART_RUN_RETRIES),
+        ("concurrency.", concurrency, CHART_CONCURRENCY),
+        ("concurrency.pools.", concurrency.get("pools", {}), CHART_POOLS),
     ]
     deployments = values.get("dagster-user-deployments", {}).get("deployments", [])
     checked += [
@@ -297,6 +318,13 @@ def test_helm_values_use_only_keys_of_the_chart():
     assert args[args.index("-m") + 1] == CODE_MODULE
 
 
+def test_the_chart_keys_handed_to_dagster_are_keys_dagster_takes():
+    """A chart key Dagster dropped or renamed (a chart list copied wrong, or an upgrade) fails."""
+    dagster = _dagster_keys()
+    for level, keys in CHART_HANDED_ON.items():
+        assert keys - CHART_OWN.get(level, set()) <= dagster[level], level
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -308,7 +336,6 @@ def test_helm_values_use_only_keys_of_the_chart():
         "runLauncher.config.k8sRunLauncher.runK8sConfig.podSpec",
         "dagsterDaemon.runCoordinator.config.queuedRunCoordinator.maxConcurentRuns",
         "dagsterDaemon.runRetries.maxRetry",
-        "dagsterDaemon.runMonitoring.startTimeout",
         "concurrency.pool",
         "concurrency.pools.defaultLimits",
         "dagster-user-deployments.deployments.0.envSecret",

@@ -97,14 +97,18 @@ def _scene_at(scenes: list[SceneSpan], t: float) -> SceneSpan:
 
 
 # Whisper's own test for a failed decode: text that compresses more than this repeats itself
-# ("end of the end of the end of ..."), a loop a small model falls into under noise.
+# ("end of the end of the end of ..."), a loop a small model falls into under noise. Only a
+# segment of LOOP_MIN_BYTES or more is judged: people repeat themselves briefly ("Thank you.
+# Thank you. ...", "No, no, no, ..." score 2.5-4.7 at 50-80 bytes), a loop runs on.
 REPEATS_ABOVE = 2.4
+LOOP_MIN_BYTES = 120
 
 
 def repeats_itself(text: str, limit: float = REPEATS_ABOVE) -> bool:
-    """True when `text` is a decoding loop: its zlib compression ratio is above `limit`."""
+    """True when `text` is a decoding loop: at least LOOP_MIN_BYTES long and its zlib
+    compression ratio above `limit`."""
     data = text.strip().encode("utf-8")
-    return bool(data) and len(data) / len(zlib.compress(data)) > limit
+    return len(data) >= LOOP_MIN_BYTES and len(data) / len(zlib.compress(data)) > limit
 
 
 # Whisper's segments run across the silences voice-activity detection cut out (it joins the
