@@ -133,14 +133,10 @@ def _sqlite_begin_reading(connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
-def new_reader_engine(database_url: str) -> Engine:
-    """An engine for reading only: on SQLite its transactions never take the write lock."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        return new_engine(database_url)
+def _sqlite_engine(url, on_connect, on_begin) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30})
-    event.listen(engine, "connect", _sqlite_reader_pragmas)
-    event.listen(engine, "begin", _sqlite_begin_reading)
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)
     return engine
 
 
@@ -148,10 +144,7 @@ def new_engine(database_url: str) -> Engine:
     """An engine with foreign keys enforced on SQLite too, safe for several writing processes."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
+        return _sqlite_engine(url, _sqlite_pragmas, _sqlite_begin)
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg2")
     return create_engine(url, pool_pre_ping=True)
@@ -165,10 +158,12 @@ def shared_engine(database_url: str) -> Engine:
 
 @cache
 def shared_reader_engine(database_url: str) -> Engine:
-    """The process's engine for reading sessions (on PostgreSQL, the one engine)."""
-    if make_url(database_url).get_backend_name() != "sqlite":
+    """The process's engine for reading sessions: on SQLite its transactions never take the
+    write lock; on PostgreSQL it is the one engine."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
         return shared_engine(database_url)
-    return new_reader_engine(database_url)
+    return _sqlite_engine(url, _sqlite_reader_pragmas, _sqlite_begin_reading)
 
 
 class Catalog:
