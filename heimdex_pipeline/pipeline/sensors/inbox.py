@@ -126,11 +126,12 @@ def scan_inbox(
             instance,
             [r.run_key for k, r in rows.items() if k in listed and _awaits_its_run(r)],
         )
-        ids = {  # the keys that need a run, with their videos
-            k: rows[k].id if k in rows else video_id_for(stores.objects.uri(k))
+        uris = {  # the keys that need a run
+            k: stores.objects.uri(k)
             for k, info in listed.items()
             if k not in rows or _needs_run(rows[k], info, started)
         }
+        ids = {k: rows[k].id if k in rows else video_id_for(uri) for k, uri in uris.items()}
         # one question for the page: which videos have a partition (they run alone), which get
         # one now (batched); the cap below and the runs planned after it read the same answer
         has_partition = (
@@ -165,7 +166,7 @@ def scan_inbox(
                 cut = key
                 break
             fresh, known = fresh + is_new, known + (not is_new)
-            uri = stores.objects.uri(key)
+            uri = uris[key]
             wanted.append(Registration(video_id, uri, file_name_of(uri), owner, key))
             to_index.append((video_id, info))
         registered = register_videos(session, wanted)
