@@ -20,7 +20,7 @@ from heimdex_pipeline.pipeline.tags import (
     REEMBED_MODE,
 )
 from heimdex_pipeline.stores.keys import RUNS_PREFIX
-from heimdex_pipeline.stores.transcripts import fold_fresh_lines, transcript_tables
+from heimdex_pipeline.stores.transcripts import ensure_text_index, transcript_tables
 from heimdex_pipeline.stores.vectors import maintain
 
 # Handoffs of runs that ended this long ago are swept by the maintenance job.
@@ -69,7 +69,9 @@ def maintain_vector_tables(
         report[name] = maintain(store.open(name), pipeline.vector_index_min_rows)
         context.log.info(f"{name}: {report[name] or 'indexes up to date'}")
     for name in transcript_tables(store):  # fold fresh lines into the full-text index
-        report[name] = {"text_index_built": fold_fresh_lines(store.open(name))}
+        table = store.open(name)
+        table.optimize()
+        report[name] = {"text_index_built": ensure_text_index(table)}
         context.log.info(f"{name}: compacted, full-text index up to date")
     return report
 

@@ -89,13 +89,6 @@ def ensure_text_index(table, language: str = "English") -> bool:
     return bool(ensure_scalar_indexes(table)) or built
 
 
-def fold_fresh_lines(table) -> bool:
-    """Compact the table and fold the lines its full-text index does not hold yet into it (the
-    nightly maintenance; fresh lines are found before, by a scan); True if an index was built."""
-    table.optimize()
-    return ensure_text_index(table)
-
-
 def replace_lines_of_videos(table, video_ids: list[str], rows: pa.Table) -> None:
     """One commit: these videos' lines become exactly `rows` (none: they are removed)."""
     replace_rows_of_videos(table, "line_id", video_ids, rows)
