@@ -10,6 +10,7 @@ each naming itself. Step retries riding out an outage are tested in test_secrets
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def test_the_peak_memory_of_a_run_was_measured(soaked):
 
 @pytest.fixture(scope="module")
 def s3_outage(tiny_clip):
-    seen: dict[str, str] = {}
+    seen: dict = {}
     result = soak(
         6,
         1,
@@ -88,18 +89,29 @@ def s3_outage(tiny_clip):
     return result, seen
 
 
-def look_at_the_reruns(port: int, instance) -> dict[str, str]:
+def look_at_the_reruns(port: int, instance) -> dict:
     """In the Dagster UI: the runs list with the sensor's re-runs, a failed run with what the
     sensor did about it, and a re-run with its attempt. Screenshots go to artifacts/."""
     import dagster as dg
     from playwright.sync_api import expect
 
     from benchmarks._runs import graphql
+    from heimdex_pipeline.pipeline.runs import run_errors
     from heimdex_pipeline.pipeline.tags import ATTEMPT_TAG, RERUN_OF_TAG
 
     runs = instance.get_runs()
-    rerun = next((r for r in runs if ATTEMPT_TAG in r.tags), None)
-    assert rerun is not None, [(r.run_id[:8], r.status.value, r.tags) for r in runs]
+    reruns = [r for r in runs if ATTEMPT_TAG in r.tags]
+    # a re-run may fail for bad input alone: the bad file, read while the store was down,
+    # failed for the outage first and was run again like the good ones
+    failed_reruns = {
+        r.run_id[:8]: run_errors(instance, r.run_id)
+        for r in reruns
+        if r.status is not dg.DagsterRunStatus.SUCCESS
+    }
+    seen = {"reruns": len(reruns), "failed_reruns": failed_reruns}
+    rerun = next((r for r in reruns if r.status is dg.DagsterRunStatus.SUCCESS), None)
+    if rerun is None:
+        return seen
     failed = instance.get_run_by_id(rerun.tags[RERUN_OF_TAG])
     assert failed is not None and failed.status is dg.DagsterRunStatus.FAILURE
     ARTIFACTS.mkdir(exist_ok=True)
@@ -118,7 +130,7 @@ def look_at_the_reruns(port: int, instance) -> dict[str, str]:
             expect(page.get_by_text(tag).first).to_be_visible(timeout=60_000)
             page.wait_for_timeout(1000)  # the dialog fades in
             page.screenshot(path=str(ARTIFACTS / shot))
-    return {"handled": handled, "rerun_status": rerun.status.value}
+    return seen | {"handled": handled}
 
 
 def test_an_s3_outage_heals_without_an_operator(s3_outage):
@@ -142,5 +154,8 @@ def test_an_s3_outage_heals_without_an_operator(s3_outage):
 
 def test_the_ui_shows_the_reruns_and_what_the_sensor_did(s3_outage):
     _, seen = s3_outage
-    assert seen["rerun_status"] == "SUCCESS"
+    assert seen["reruns"] > len(seen["failed_reruns"]), seen  # a re-run of good videos succeeded
     assert seen["handled"].endswith("marked failed") and "run again" in seen["handled"]
+    bad_name = next(iter(BAD_INPUTS))
+    for errors in seen["failed_reruns"].values():  # only the bad file fails a re-run
+        assert bad_name in errors and re.search(r"\b1 of \d+ videos failed", errors), errors
