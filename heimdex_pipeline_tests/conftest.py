@@ -228,7 +228,10 @@ def fast_tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
     import multiprocessing.process
     import subprocess
 
+    # these run a program when first imported (`file`, `ffmpeg -version`): not the test's doing
+    import dagster  # noqa: F401
     import psycopg2
+    import scenedetect  # noqa: F401
     from moto.server import ThreadedMotoServer
 
     def refuse(what: str):
