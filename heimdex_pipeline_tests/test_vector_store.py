@@ -1,5 +1,6 @@
 """The LanceDB scenes tables, on a local folder and on the loopback S3 server."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,29 @@ def test_each_model_gets_its_own_table_and_dimensions_cannot_mix(vector_store: V
         vector_store.scenes_table("tiny_8_abc", 16)
     with pytest.raises(LookupError):
         vector_store.scenes_table("never_indexed", 8, create=False)
+
+
+def test_a_kept_search_table_sees_another_writers_rows_at_once(vector_store: VectorStore):
+    """Search keeps its tables open (`VectorStore.reader`): a write through another connection
+    (another process: the run that indexed a video) is seen by the next query, not after a
+    reopen; a table that is not there yet is found once it is."""
+    writer, other_reader = (copy.copy(vector_store) for _ in range(2))
+    for store in (writer, other_reader):  # the same place, connections of their own
+        store._db, store._reading_db, store._readers = None, None, {}
+    with pytest.raises(LookupError, match="index a video"):
+        vector_store.scenes_reader("tiny_8_abc", 8)
+    replace_video_rows(writer.scenes_table("tiny_8_abc", 8), "a", rows("a", 5))
+    kept = vector_store.scenes_reader("tiny_8_abc", 8)
+    assert kept.count_rows() == 5
+    table = writer.scenes_table("tiny_8_abc", 8)
+    replace_video_rows(table, "a", rows("a", 3, seed=1))
+    replace_video_rows(table, "b", rows("b", 2, seed=2))
+    assert vector_store.scenes_reader("tiny_8_abc", 8) is kept
+    assert kept.count_rows("video_id = 'a'") == 3 and kept.count_rows() == 5
+    query = rows("b", 2, seed=2)["vector"][1].as_py()
+    assert nearest(kept, query).limit(1).to_list()[0]["scene_id"] == "b-1"
+    with pytest.raises(ValueError, match="8-d"):
+        other_reader.scenes_reader("tiny_8_abc", 16)
 
 
 def test_a_quoted_value_cannot_widen_a_filter(vector_store: VectorStore):

@@ -14,7 +14,7 @@ from functools import lru_cache
 from heimdex_pipeline.catalog.videos import active_speech_model
 from heimdex_pipeline.speech.transcript import Word, words_from_json
 from heimdex_pipeline.stores import Stores
-from heimdex_pipeline.stores.transcripts import transcript_tables, transcripts_table_name
+from heimdex_pipeline.stores.transcripts import transcripts_table_name
 
 WORD = re.compile(r"[\w']+", re.UNICODE)
 PHRASE = re.compile(r'"([^"]+)"')
@@ -138,10 +138,10 @@ def speech_table(stores: Stores):
         model_id = model.model_id if model is not None else None
     if model_id is None:
         return None, None
-    name = transcripts_table_name(model_id)
-    if name not in transcript_tables(stores.vectors):
+    try:
+        return stores.vectors.reader(transcripts_table_name(model_id)), model_id
+    except LookupError:
         return None, model_id
-    return stores.vectors.open(name), model_id
 
 
 def speech_ranking(table, text: str, where: str | None, fetch: int) -> list[dict]:

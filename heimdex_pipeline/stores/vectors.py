@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from datetime import timedelta
 
 import pyarrow as pa
 
@@ -69,6 +71,9 @@ class VectorStore:
         self.uri = uri
         self._options = _storage_options(s3) if uri.startswith("s3://") else None
         self._db = None
+        self._reading_db = None
+        self._readers: dict[str, object] = {}
+        self._readers_lock = threading.Lock()
         self.default_owner = default_owner  # whose rows a table from before owners holds
 
     def open(self, name: str):
@@ -83,6 +88,35 @@ class VectorStore:
 
             self._db = lancedb.connect(self.uri, storage_options=self._options)
         return self._db
+
+    def reader(self, name: str, check=None):
+        """An existing table to search, opened once and kept: its connection looks for a newer
+        version before each query (any process's writes are seen, as with a table opened
+        afresh), without the listing, open and schema reads a fresh handle costs each time.
+        LookupError if there is no such table (looked for again on the next call); `check`
+        is called with the table once, when it is opened."""
+        table = self._readers.get(name)
+        if table is not None:
+            return table
+        with self._readers_lock:
+            if name not in self._readers:
+                if self._reading_db is None:
+                    import lancedb
+
+                    self._reading_db = lancedb.connect(
+                        self.uri,
+                        storage_options=self._options,
+                        read_consistency_interval=timedelta(0),
+                    )
+                try:
+                    opened = self._reading_db.open_table(name)
+                except (ValueError, FileNotFoundError) as error:  # "Table '…' was not found"
+                    raise LookupError(f"no vector table {name}") from error
+                opened = with_owner(opened, self.default_owner)
+                if check is not None:
+                    check(opened)
+                self._readers[name] = opened
+            return self._readers[name]
 
     def table_names(self) -> list[str]:
         names: list[str] = []
@@ -118,10 +152,15 @@ class VectorStore:
             raise LookupError(
                 f"no vector table {name}: index a video with this model first"
             ) from error
-        width = table.schema.field("vector").type.list_size
-        if width != dim:
-            raise ValueError(f"table {name} holds {width}-d vectors, not {dim}-d")
-        return table
+        return _of_width(table, name, dim)
+
+    def scenes_reader(self, model_id: str, dim: int):
+        """This model's scenes table to search (see `reader`); LookupError if missing."""
+        name = table_name(model_id)
+        try:
+            return self.reader(name, check=lambda table: _of_width(table, name, dim))
+        except LookupError as error:
+            raise LookupError(f"{error}: index a video with this model first") from None
 
     def delete_video(self, video_id: str) -> int:
         """Remove a video's rows from every model's table (scenes, transcripts and faces); the
@@ -131,6 +170,14 @@ class VectorStore:
 
         removed = delete_video_lines(self, video_id) + delete_video_faces(self, video_id)
         return removed + delete_rows(self, self.scenes_tables(), videos_filter([video_id]))
+
+
+def _of_width(table, name: str, dim: int):
+    """The table, if its vectors are `dim`-d (else ValueError)."""
+    width = table.schema.field("vector").type.list_size
+    if width != dim:
+        raise ValueError(f"table {name} holds {width}-d vectors, not {dim}-d")
+    return table
 
 
 def with_owner(table, default_owner: str):
