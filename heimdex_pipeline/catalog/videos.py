@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
@@ -189,13 +190,38 @@ def videos_by_id(
     session: Session, video_ids: Iterable[str], owner: str | None = None
 ) -> dict[str, Video]:
     """These videos' rows (of `owner`'s library only, when given)."""
+    query = _of_videos(select(Video), video_ids, owner)
+    return {} if query is None else {v.id: v for v in session.scalars(query)}
+
+
+def _of_videos(query, video_ids: Iterable[str], owner: str | None):
+    """The query of these videos (of `owner`'s only, when given); None when there are none."""
     wanted = list(set(video_ids))
     if not wanted:
-        return {}
-    query = select(Video).where(Video.id.in_(wanted))
-    if owner is not None:
-        query = query.where(Video.owner == owner)
-    return {v.id: v for v in session.scalars(query)}
+        return None
+    query = query.where(Video.id.in_(wanted))
+    return query if owner is None else query.where(Video.owner == owner)
+
+
+class VideoCard(NamedTuple):
+    """What a search hit shows of its video: the columns alone, read without ORM rows (a
+    query's hits read 20-100 of them, and building the rows was a tenth of a query's time)."""
+
+    id: str
+    owner: str
+    title: str | None
+    duration_s: float | None
+    source_uri: str
+    state: VideoState
+
+
+def video_cards(
+    session: Session, video_ids: Iterable[str], owner: str | None = None
+) -> dict[str, VideoCard]:
+    """These videos' cards (of `owner`'s library only, when given)."""
+    columns = (getattr(Video, name) for name in VideoCard._fields)
+    query = _of_videos(select(*columns), video_ids, owner)
+    return {} if query is None else {row.id: VideoCard(*row) for row in session.execute(query)}
 
 
 def videos_by_source(session: Session, source_uris: Sequence[str]) -> dict[str, Video]:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from heimdex_pipeline.catalog.models import Video
+from heimdex_pipeline.catalog.videos import VideoCard
 from heimdex_pipeline.stores.keys import source_key
 from heimdex_pipeline.stores.objects import ObjectStore
 
@@ -32,7 +33,9 @@ def store_links(objects: ObjectStore) -> Link:
     return lambda key: signed_url(objects, key)
 
 
-def source_url(link: Link, objects: ObjectStore, video: Video, start_s: float = 0.0) -> str | None:
+def source_url(
+    link: Link, objects: ObjectStore, video: Video | VideoCard, start_s: float = 0.0
+) -> str | None:
     """Where a player fetches the video, starting at `start_s` (a media fragment)."""
     url = link(source_key(objects, video.id, video.source_uri))
     return f"{url}#t={start_s:.3f}" if url and start_s > 0 else url

@@ -31,7 +31,7 @@ from heimdex_pipeline.catalog.videos import (
     active_model,
     missing_from_model,
     newest_model_for,
-    videos_by_id,
+    video_cards,
 )
 from heimdex_pipeline.clip.model import ClipEncoder, ModelIdentity, shared_clip
 from heimdex_pipeline.search.encoding import QueryEncoder
@@ -64,6 +64,8 @@ MODES = ("visual", "speech", "hybrid")
 RRF_K = {"visual": 60, "speech": 5}
 RRF_WEIGHTS = {"visual": 1.0, "speech": 2.0}
 HYBRID_DEPTH = 50  # candidates taken from each ranking before fusing
+# what a visual hit needs of its row (not the vector: converting it cost more than the rest)
+HIT_COLUMNS = ["scene_id", "video_id", "scene_index", "start_s", "end_s", "thumbnail_key"]
 
 
 class SearchError(ValueError):
@@ -304,40 +306,42 @@ class Searcher:
         if picture is not None:
             mode = "visual"
         wanted = offset + limit
-        depth = max(wanted, HYBRID_DEPTH) if mode == "hybrid" else wanted
         rankings: dict[str, list[dict]] = {}
         notes: list[str] = []
         identity, speech_model, timing = None, None, None
         known: dict = {}  # the rankings' videos, as the catalog answered (live, the owner's)
+        said = None  # the transcripts' table, when the words are searched
+        if mode in ("speech", "hybrid"):
+            self._check_catalog()
+            said, speech_model = speech_table(self.stores)
+            if said is None and mode == "speech":
+                raise NoSearchIndexError(
+                    "nothing said is searchable yet: no video has a transcript. Index videos "
+                    "with HEIMDEX_ASR_MODEL set (tiny.en by default)."
+                )
+        # two rankings to fuse take more candidates from each; the pictures alone, only a page
+        depth = max(wanted, HYBRID_DEPTH) if mode == "hybrid" and said is not None else wanted
         if mode in ("visual", "hybrid"):
             model = self.active()
             queries = self.query_encoder(model)
             encoded = queries.image(picture) if picture is not None else queries.text(text or "")
             query, timing = encoded.vector, encoded.timing()
             encoder = queries.encoder
-            table = self.stores.vectors.scenes_table(model.model_id, model.dim, create=False)
+            table = self.stores.vectors.scenes_reader(model.model_id, model.dim)
             rankings["visual"], known = self._indexed_rows(table, query, where, depth, owner)
             identity = encoder.identity
             notes += self.notes(model)
-        if mode in ("speech", "hybrid"):
-            self._check_catalog()
-            table, speech_model = speech_table(self.stores)
-            if table is None and mode == "speech":
-                raise NoSearchIndexError(
-                    "nothing said is searchable yet: no video has a transcript. Index videos "
-                    "with HEIMDEX_ASR_MODEL set (tiny.en by default)."
-                )
-            if table is None:
-                notes.append("no transcripts yet: the pictures alone answered")
-            else:
-                speech_where = all_of(
-                    build_filter(*filters, start="scene_start_s", end="scene_end_s"),
-                    owner_filter(owner),
-                )
-                rankings["speech"], heard = self._indexed_speech(
-                    table, text or "", speech_where, depth, owner
-                )
-                known = {**known, **heard}
+        if mode == "hybrid" and said is None:
+            notes.append("no transcripts yet: the pictures alone answered")
+        if said is not None:
+            speech_where = all_of(
+                build_filter(*filters, start="scene_start_s", end="scene_end_s"),
+                owner_filter(owner),
+            )
+            rankings["speech"], heard = self._indexed_speech(
+                said, text or "", speech_where, depth, owner
+            )
+            known = {**known, **heard}
         if who is not None:  # only the scenes where the face or person is seen
             rankings = {
                 name: [row for row in rows if row["scene_id"] in who.matches]
@@ -394,7 +398,7 @@ class Searcher:
         while True:
             rows = speech_ranking(table, text, where, fetch)
             with self.stores.catalog.reading() as session:
-                found = videos_by_id(session, {row["video_id"] for row in rows}, owner)
+                found = video_cards(session, {row["video_id"] for row in rows}, owner)
             live = {v: video for v, video in found.items() if video.state is VideoState.INDEXED}
             kept = [row for row in rows if row["video_id"] in live]
             if len(kept) >= wanted or len(rows) < wanted or fetch >= 16 * wanted + 1000:
@@ -430,9 +434,12 @@ class Searcher:
         if not order:
             return []
         with self.stores.catalog.reading() as session:
+            columns = (Scene.video_id, Scene.index, Scene.start_s, Scene.end_s, Scene.thumbnail_key)
             scenes = {
-                row.id: (row.video_id, row.index, row.start_s, row.end_s, row.thumbnail_key)
-                for row in session.scalars(select(Scene).where(Scene.id.in_(order)))
+                scene_id: tuple(rest)
+                for scene_id, *rest in session.execute(
+                    select(Scene.id, *columns).where(Scene.id.in_(order))
+                )
             }
             for scene_id in order:  # a table row whose scene the catalog does not hold (yet)
                 if scene_id not in scenes and scene_id in by_mode.get("visual", {}):
@@ -449,7 +456,7 @@ class Searcher:
                     )  # fmt: skip
             wanted = {scene[0] for scene in scenes.values()}
             videos = {v: known[v] for v in wanted if known and v in known}
-            videos |= videos_by_id(session, wanted - set(videos), owner)
+            videos |= video_cards(session, wanted - set(videos), owner)
         hits = []
         for rank, scene_id in enumerate(order, start=offset + 1):
             if scene_id not in scenes or scenes[scene_id][0] not in videos:  # re-indexed since
@@ -494,9 +501,9 @@ class Searcher:
         re-indexed, failed or deleted)."""
         fetch = max(wanted, 10)
         while True:
-            rows = nearest(table, query, where).limit(fetch).to_list()
+            rows = nearest(table, query, where).select(HIT_COLUMNS).limit(fetch).to_list()
             with self.stores.catalog.reading() as session:
-                found = videos_by_id(session, {row["video_id"] for row in rows}, owner)
+                found = video_cards(session, {row["video_id"] for row in rows}, owner)
             live = {
                 video_id: video
                 for video_id, video in found.items()
