@@ -10,6 +10,9 @@ only) against the same queries with the admin token (no filter), in alternating 
 
     .venv/bin/python benchmarks/serve_latency.py [--rows 10000 100000 1000000] [--seconds 20]
     .venv/bin/python benchmarks/serve_latency.py --rows 1000000 --users 1000 [--rounds 6]
+
+`--keep DIR` builds each library once and reuses it (for servers of two versions back to back:
+run the script from each version's checkout); `--kinds` and `--clients` pick the figures.
 """
 
 from __future__ import annotations
@@ -201,8 +204,15 @@ def figures(latencies: list[float], seconds: float | None = None) -> dict:
 def measure(rows: int, seconds: float, users: int = 0, rounds: int = 6) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
+        if ARGS.keep is not None:  # one library, kept, for servers of several versions
+            home = ARGS.keep / f"{rows}-rows-{users}-users"
         started = time.perf_counter()
-        tokens = build_library(home, rows, users)
+        if (home / "tokens.json").exists():
+            tokens = json.loads((home / "tokens.json").read_text())
+        else:
+            home.mkdir(parents=True, exist_ok=True)
+            tokens = build_library(home, rows, users)
+            (home / "tokens.json").write_text(json.dumps(tokens))
         built = time.perf_counter() - started
         port = free_port()
         env = heimdex_env(home, **({"HEIMDEX_API_TOKEN": ADMIN_TOKEN} if users else {}))
@@ -237,8 +247,8 @@ def measure(rows: int, seconds: float, users: int = 0, rounds: int = 6) -> dict:
             result = {"rows": rows, "build_s": round(built, 1)}
             for query in REPEATED:  # the cached kind's queries, asked once before
                 load_one(base, query)
-            for kind in ("text", "text_cached", "image"):
-                for clients in CLIENTS:
+            for kind in ARGS.kinds:
+                for clients in ARGS.clients:
                     result[f"{kind}_{clients}_clients"] = figures(
                         load(base, kind, clients, seconds), seconds
                     )
@@ -291,6 +301,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--users", type=int, default=0, help="spread the videos over N users")
     parser.add_argument("--rounds", type=int, default=6, help="alternations (with --users)")
+    parser.add_argument("--kinds", nargs="+", default=["text", "text_cached", "image"])
+    parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
+    parser.add_argument(
+        "--keep", type=Path, help="build each library once under this folder and reuse it"
+    )
     ARGS = parser.parse_args()
     results = [measure(rows, ARGS.seconds, ARGS.users, ARGS.rounds) for rows in ARGS.rows]
     for result in results:
