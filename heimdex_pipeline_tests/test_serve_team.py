@@ -15,7 +15,7 @@ import pytest
 
 from heimdex_pipeline.catalog.models import VideoState
 from heimdex_pipeline.catalog.videos import get_video
-from heimdex_pipeline.clip.model import load_clip
+from heimdex_pipeline.clip.model import cpu_threads, load_clip
 from heimdex_pipeline.pipeline.local_runs import index_paths
 from heimdex_pipeline.search.encoding import QueryEncoder
 from heimdex_pipeline.search.searcher import Searcher
@@ -61,6 +61,18 @@ def test_the_text_tower_on_the_texts_tokens_alone_gives_clips_own_features(tiny_
         trimmed = _encode_trimmed(encoder._model, tokens).numpy()
     assert trimmed.shape == full.shape
     np.testing.assert_allclose(trimmed, full, atol=1e-5)
+
+
+def test_a_replica_keeps_torch_to_the_threads_it_is_given(monkeypatch):
+    """`OMP_NUM_THREADS` is a replica's share of the cores (Operating Heimdex); torch's own
+    default would take every core whatever it says."""
+    import os
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert cpu_threads() == 1
+    for unset in ("", "0", "two"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unset)
+        assert cpu_threads() == (os.cpu_count() or 1)
 
 
 def test_queries_encoded_together_get_the_vectors_each_gets_alone(tiny_clip):

@@ -190,6 +190,15 @@ def _looks_like_a_path(value: str) -> bool:
     return "/" in value or value.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
 
 
+def cpu_threads() -> int:
+    """Threads for torch on the CPU: `OMP_NUM_THREADS` when set (a replica's share of a larger
+    machine), else every core."""
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    return max(1, os.cpu_count() or 1)
+
+
 def load_clip(model: str, pretrained: str, device: str | None = None) -> ClipEncoder:
     """Load open_clip `model` with weights `pretrained` (a tag, a checkpoint file, `local-dir:`,
     or `random`); raise ClipLoadError naming the two settings when that fails."""
@@ -199,7 +208,7 @@ def load_clip(model: str, pretrained: str, device: str | None = None) -> ClipEnc
     check_weights(model, pretrained)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(cpu_threads())
     try:
         name = _register_config(model)
         if pretrained.startswith("local-dir:"):
