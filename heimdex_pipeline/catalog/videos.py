@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import delete, exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from heimdex_pipeline.catalog.models import (
@@ -252,6 +253,17 @@ def videos_with_store_keys(
     return {video.store_key: video for video in session.scalars(query) if video.store_key}
 
 
+def _add_once(session: Session, row: SearchModel | SpeechModel) -> None:
+    """Add a model's row unless another run added it first: runs that index with a new model
+    at the same moment all find it missing (CI saw four `heimdex index` processes fail three
+    videos on the primary key), and the row they would write is the same."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        pass  # made by the other run, meanwhile: the same model id, the same row
+
+
 def record_vectors(
     session: Session,
     video_id: str,
@@ -261,16 +273,16 @@ def record_vectors(
 ) -> None:
     """Note that this model's table now holds the video's scenes."""
     if session.get(SearchModel, model_id) is None:
-        session.add(
+        _add_once(
+            session,
             SearchModel(
                 model_id=model_id,
                 model=str(identity["model"]),
                 pretrained=str(identity["pretrained"]),
                 dim=int(identity["dim"]),  # type: ignore[arg-type]
                 weights_sha256=str(identity["weights_sha256"]),
-            )
+            ),
         )
-        session.flush()
     row = session.get(VideoVectors, (video_id, model_id))
     if row is None:
         session.add(VideoVectors(video_id=video_id, model_id=model_id, scene_count=scene_count))
@@ -328,8 +340,7 @@ def missing_transcripts(session: Session, model_id: str) -> int:
 def record_transcript(session: Session, video_id: str, model_id: str, setting: str, **facts):
     """Note the video's transcript by this speech model (status, reason, figures)."""
     if session.get(SpeechModel, model_id) is None:
-        session.add(SpeechModel(model_id=model_id, setting=setting))
-        session.flush()
+        _add_once(session, SpeechModel(model_id=model_id, setting=setting))
     row = session.get(VideoTranscript, (video_id, model_id))
     if row is None:
         row = VideoTranscript(video_id=video_id, model_id=model_id)
