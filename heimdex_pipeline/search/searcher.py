@@ -310,17 +310,17 @@ class Searcher:
         notes: list[str] = []
         identity, speech_model, timing = None, None, None
         known: dict = {}  # the rankings' videos, as the catalog answered (live, the owner's)
-        said = None  # the transcripts' table, when the words are searched
+        lines = None  # the transcripts' table, when what is said is searched
         if mode in ("speech", "hybrid"):
             self._check_catalog()
-            said, speech_model = speech_table(self.stores)
-            if said is None and mode == "speech":
+            lines, speech_model = speech_table(self.stores)
+            if lines is None and mode == "speech":
                 raise NoSearchIndexError(
                     "nothing said is searchable yet: no video has a transcript. Index videos "
                     "with HEIMDEX_ASR_MODEL set (tiny.en by default)."
                 )
         # two rankings to fuse take more candidates from each; the pictures alone, only a page
-        depth = max(wanted, HYBRID_DEPTH) if mode == "hybrid" and said is not None else wanted
+        depth = max(wanted, HYBRID_DEPTH) if mode == "hybrid" and lines is not None else wanted
         if mode in ("visual", "hybrid"):
             model = self.active()
             queries = self.query_encoder(model)
@@ -331,15 +331,15 @@ class Searcher:
             rankings["visual"], known = self._indexed_rows(table, query, where, depth, owner)
             identity = encoder.identity
             notes += self.notes(model)
-        if mode == "hybrid" and said is None:
+        if mode == "hybrid" and lines is None:
             notes.append("no transcripts yet: the pictures alone answered")
-        if said is not None:
+        if lines is not None:
             speech_where = all_of(
                 build_filter(*filters, start="scene_start_s", end="scene_end_s"),
                 owner_filter(owner),
             )
             rankings["speech"], heard = self._indexed_speech(
-                said, text or "", speech_where, depth, owner
+                lines, text or "", speech_where, depth, owner
             )
             known = {**known, **heard}
         if who is not None:  # only the scenes where the face or person is seen

@@ -76,9 +76,10 @@ class VectorStore:
         self._readers_lock = threading.Lock()
         self.default_owner = default_owner  # whose rows a table from before owners holds
 
-    def open(self, name: str):
-        """An existing table, with the `owner` column every table has now (see `with_owner`)."""
-        return with_owner(self.db.open_table(name), self.default_owner)
+    def open(self, name: str, db=None):
+        """An existing table, with the `owner` column every table has now (see `with_owner`),
+        through `db` (the writing connection unless given)."""
+        return with_owner((db or self.db).open_table(name), self.default_owner)
 
     @property
     def db(self):
@@ -109,10 +110,9 @@ class VectorStore:
                         read_consistency_interval=timedelta(0),
                     )
                 try:
-                    opened = self._reading_db.open_table(name)
+                    opened = self.open(name, self._reading_db)
                 except (ValueError, FileNotFoundError) as error:  # "Table '…' was not found"
                     raise LookupError(f"no vector table {name}") from error
-                opened = with_owner(opened, self.default_owner)
                 if check is not None:
                     check(opened)
                 self._readers[name] = opened
