@@ -44,6 +44,7 @@ def test_definitions_hold_the_stages_the_library_assets_their_checks_and_jobs():
     assert {sensor.name for sensor in repository.sensor_defs} == {
         "inbox_sensor",
         "failed_runs_fail_their_videos",
+        "failed_runs_whose_retry_never_came",
         "canceled_runs_fail_their_videos",
         "library_refresh",
     }

@@ -3,6 +3,7 @@
 import urllib.parse
 import urllib.request
 import uuid
+from datetime import timedelta
 
 import dagster as dg
 import pytest
@@ -13,7 +14,12 @@ from heimdex_pipeline.catalog.videos import get_video, videos_with_store_keys
 from heimdex_pipeline.pipeline.definitions import build_definitions
 from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG
 from heimdex_pipeline.pipeline.runs import partition_range
-from heimdex_pipeline.pipeline.sensors.inbox import InboxCursor, build_inbox_sensor, scan_inbox
+from heimdex_pipeline.pipeline.sensors.inbox import (
+    REASK_AFTER_S,
+    InboxCursor,
+    build_inbox_sensor,
+    scan_inbox,
+)
 from heimdex_pipeline.pipeline.tags import HANDLED_TAG, INDEX_JOB, LEFT_TO_RUN_RETRY, WILL_RETRY_TAG
 from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.snapshots import snapshot
@@ -204,6 +210,12 @@ def test_a_registered_video_is_asked_for_again_only_if_its_run_never_came(inbox)
     stores.objects.put_bytes("incoming/a.mp4", b"x")
     first = tick(settings, instance)
     (request,) = first.run_requests
+    # its run may still be on its way (the failed-runs sensor's re-run, under another key)
+    assert not tick(settings, instance).run_requests
+    (video_id,) = first.dynamic_partitions_requests[0].partition_keys
+    with stores.catalog.session() as session:
+        row = get_video(session, video_id)
+        row.updated_at = row.updated_at - timedelta(seconds=REASK_AFTER_S)
     lost = tick(settings, instance)  # the first tick's runs were never created: asked again
     assert [r.run_key for r in lost.run_requests] == [request.run_key]
     instance.add_run(
@@ -334,6 +346,62 @@ def test_a_run_dagster_will_retry_is_left_to_the_retry(make_settings, sample_vid
     with stores.catalog.session() as session:
         row = get_video(session, request.partition_key)
     assert row.state is VideoState.UPLOADING and not row.error_text  # the retry takes it on
+
+
+def lost_retries_sensor_on(settings, instance: dg.DagsterInstance, grace_s: float):
+    """The lost-retries sensor evaluated once, as the daemon would."""
+    from heimdex_pipeline.pipeline.sensors.lost_retries import build_lost_retries_sensor
+
+    defs = build_definitions(settings)
+    needed = {key: defs.resources[key] for key in ("catalog", "objects", "vectors")}
+    sensor = build_lost_retries_sensor(settings.outage_reruns, grace_s=grace_s)
+    with dg.build_sensor_context(instance=instance, resources=needed) as context:
+        return sensor(context)
+
+
+def test_a_run_whose_retry_never_came_is_run_again(make_settings, sample_videos, tmp_path):
+    """A run left to Dagster's retry that got none (no daemon here, as when launching the retry
+    failed while PostgreSQL restarted): within the grace it is left alone; past it, its videos
+    are queued and run again once, tagged as an outage re-run, and the run says what was done.
+    A run whose retry did come is only tagged with it."""
+    from heimdex_pipeline.pipeline.tags import ATTEMPT_TAG, RERUN_OF_TAG
+
+    weights = tmp_path / "no-such-weights.pt"
+    settings = make_settings(HEIMDEX_CLIP_PRETRAINED=str(weights))
+    stores = stores_of(settings)
+    instance = dg.DagsterInstance.ephemeral(
+        settings={"run_retries": {"enabled": True, "max_retries": 2}}
+    )
+    stores.objects.put_file("incoming/good.mp4", sample_videos / "realshort.mp4")
+    stores.objects.put_file("incoming/other.mp4", sample_videos / "bikes.mp4")
+    result = tick(settings, instance, batch_size=1)
+    apply(instance, result)
+    first, second = result.run_requests
+    failed = [run(settings, instance, r).dagster_run for r in (first, second)]
+    for one in failed:
+        assert failed_runs_sensor_on(settings, instance, one) == []
+    # the second run's retry came (a run re-executing it, as the daemon makes)
+    retry = instance.create_run_for_job(
+        build_definitions(settings).resolve_job_def(INDEX_JOB),
+        tags={"dagster/parent_run_id": failed[1].run_id, "dagster/retry_number": "1"},
+        parent_run_id=failed[1].run_id,
+        root_run_id=failed[1].run_id,
+    )
+    assert isinstance(lost_retries_sensor_on(settings, instance, grace_s=3600), dg.SkipReason)
+    assert instance.get_run_by_id(failed[0].run_id).tags[HANDLED_TAG] == LEFT_TO_RUN_RETRY
+    assert instance.get_run_by_id(failed[1].run_id).tags[HANDLED_TAG] == (
+        f"retried as {retry.run_id[:8]}"
+    )
+    (again,) = lost_retries_sensor_on(settings, instance, grace_s=0)
+    assert again.partition_key == first.partition_key
+    assert again.tags[ATTEMPT_TAG] == "1" and again.tags[RERUN_OF_TAG] == failed[0].run_id
+    handled = instance.get_run_by_id(failed[0].run_id).tags[HANDLED_TAG]
+    assert handled == "Dagster's run retry never came: 1 run again, 0 marked failed"
+    with stores.catalog.session() as session:
+        row = get_video(session, first.partition_key)
+        assert row.state is VideoState.UPLOADING and row.run_key == again.run_key
+        assert "run again (1 of" in row.error_text
+    assert isinstance(lost_retries_sensor_on(settings, instance, grace_s=0), dg.SkipReason)
 
 
 @pytest.mark.parametrize("storage", ["sqlite", "in memory"])

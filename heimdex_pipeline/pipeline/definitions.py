@@ -24,6 +24,7 @@ from heimdex_pipeline.pipeline.sensors.failed_runs import (
     build_failed_runs_sensor,
 )
 from heimdex_pipeline.pipeline.sensors.inbox import build_inbox_sensor
+from heimdex_pipeline.pipeline.sensors.lost_retries import build_lost_retries_sensor
 from heimdex_pipeline.pipeline.stages import video_chain
 from heimdex_pipeline.settings import Settings
 
@@ -50,6 +51,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 settings.inbox_runs_per_tick,
             ),
             build_failed_runs_sensor(settings.outage_reruns, settings.sensor_interval_s),
+            build_lost_retries_sensor(settings.outage_reruns, settings.sensor_interval_s),
             build_canceled_runs_sensor(settings.sensor_interval_s),
             library_refresh_sensor,
         ],

@@ -2,6 +2,7 @@
 videos an outage failed are run again (`outage_reruns.py`); a run Dagster will retry is left to
 the retry, so the two never act on the same run."""
 
+import logging
 from collections.abc import Collection
 
 import dagster as dg
@@ -24,7 +25,13 @@ from heimdex_pipeline.pipeline.sensors.outage_reruns import (
     rerun_requests,
     rerunnable,
 )
-from heimdex_pipeline.pipeline.tags import HANDLED_TAG, LEFT_TO_RUN_RETRY, WILL_RETRY_TAG
+from heimdex_pipeline.pipeline.tags import (
+    HANDLED_TAG,
+    LEFT_TO_RUN_RETRY,
+    MODE_TAG,
+    REEMBED_MODE,
+    WILL_RETRY_TAG,
+)
 from heimdex_pipeline.stores import Stores
 
 
@@ -84,6 +91,50 @@ def will_be_retried(run: dg.DagsterRun) -> bool:
     return run.tags.get(WILL_RETRY_TAG, "").lower() == "true"
 
 
+def handle_failed_run(
+    log: logging.Logger | logging.LoggerAdapter,
+    instance: dg.DagsterInstance,
+    stores: Stores,
+    run: dg.DagsterRun,
+    message: str,
+    outage_reruns: int,
+    retry_lost: bool = False,
+) -> list[dg.RunRequest]:
+    """What the failed-runs sensor does with a failed run: the videos an outage failed are
+    queued to run again (the requests returned), at most `outage_reruns` times; the rest of its
+    unfinished videos are marked failed; the run is tagged with what was done. `retry_lost`: the
+    run was left to Dagster's run retry, which never came (`lost_retries.py`): all its undone
+    videos count as an outage's, since the instance judged the failure worth running again."""
+    left = left_by_run(instance, stores, run)
+    if retry_lost and run.tags.get(MODE_TAG) != REEMBED_MODE:
+        outage = left
+    else:
+        outage = outage_videos(instance, run, left)
+    attempt = attempt_of(run)
+    requests = []
+    if outage and attempt < outage_reruns:
+        requests = rerun_requests(instance, run, rerunnable(stores, outage))
+        errors = run_errors(instance, run.run_id) or message
+        queue_for_rerun(
+            stores,
+            requests,
+            f"{run_failure_prefix(run)}failed: {errors}; run again "
+            f"({attempt + 1} of {outage_reruns} re-runs after an outage)",
+        )
+    queued = [v for keys, _ in requests for v in keys]
+    if queued:
+        log.info(f"running {len(queued)} videos again: {', '.join(queued[:20])}")
+    how = "failed" if attempt == 0 else f"failed (re-run {attempt} of {outage_reruns})"
+    marked = mark_unfinished_videos_failed(instance, stores, run, how, message, skip=queued)
+    if marked:
+        log.info(f"marked {len(marked)} videos failed: {', '.join(marked[:20])}")
+    done = f"{len(queued)} run again, {len(marked)} marked failed"
+    if retry_lost:
+        done = f"Dagster's run retry never came: {done}"
+    instance.add_run_tags(run.run_id, {HANDLED_TAG: done})
+    return [request for _, request in requests]
+
+
 def build_failed_runs_sensor(outage_reruns: int, interval_s: int = 30) -> dg.SensorDefinition:
     """The failed-runs sensor: a failed run's unfinished videos are marked failed, and the
     videos an outage failed run again, at most `outage_reruns` times (`outage_reruns.py`); a run
@@ -114,30 +165,9 @@ def build_failed_runs_sensor(outage_reruns: int, interval_s: int = 30) -> dg.Sen
             return None
         stores = stores_from(catalog, objects, vectors)
         message = context.failure_event.message or "failed"
-        outage = outage_videos(instance, run, left_by_run(instance, stores, run))
-        attempt = attempt_of(run)
-        requests = []
-        if outage and attempt < outage_reruns:
-            requests = rerun_requests(instance, run, rerunnable(stores, outage))
-            errors = run_errors(instance, run.run_id) or message
-            queue_for_rerun(
-                stores,
-                requests,
-                f"{run_failure_prefix(run)}failed: {errors}; run again "
-                f"({attempt + 1} of {outage_reruns} re-runs after an outage)",
-            )
-        queued = [v for keys, _ in requests for v in keys]
-        if queued:
-            context.log.info(f"running {len(queued)} videos again: {', '.join(queued[:20])}")
-        how = "failed" if attempt == 0 else f"failed (re-run {attempt} of {outage_reruns})"
-        marked = mark_unfinished_videos_failed(instance, stores, run, how, message, skip=queued)
-        if marked:
-            context.log.info(f"marked {len(marked)} videos failed: {', '.join(marked[:20])}")
-        instance.add_run_tags(
-            run.run_id, {HANDLED_TAG: f"{len(queued)} run again, {len(marked)} marked failed"}
-        )
+        requests = handle_failed_run(context.log, instance, stores, run, message, outage_reruns)
         # None lets Dagster go on to the next failed run in this tick; requests end the tick
-        return [request for _, request in requests] or None
+        return requests or None
 
     return failed_runs_fail_their_videos
 

@@ -16,6 +16,7 @@ folder that names no user is skipped, and the tick's log says why.
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -47,6 +48,10 @@ from heimdex_pipeline.stores.objects import InvalidKeyError, ObjectInfo, validat
 KEYS_PER_TICK = 1000
 # Run keys asked for in one query (an IN list PostgreSQL plans quickly).
 RUN_KEYS_PER_QUERY = 500
+# A video whose run was asked for (by a tick, or by the failed-runs sensor's re-run) is asked
+# for again only when no run came in this long: the asker's run may still be on its way, and a
+# second request under another run key would run the video twice.
+REASK_AFTER_S = 60
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,7 @@ def scan_inbox(
         listed[info.key] = info
     to_index: list[tuple[str, ObjectInfo]] = []
     wanted: list[Registration] = []
+    now = datetime.now(UTC)
     with stores.catalog.session() as session:
         rows = videos_with_store_keys(session, INCOMING_PREFIX, cursor.after, upto)
         users = user_names(session)
@@ -129,7 +135,7 @@ def scan_inbox(
         uris = {  # the keys that need a run
             k: stores.objects.uri(k)
             for k, info in listed.items()
-            if k not in rows or _needs_run(rows[k], info, started)
+            if k not in rows or _needs_run(rows[k], info, started, now)
         }
         ids = {k: rows[k].id if k in rows else video_id_for(uri) for k, uri in uris.items()}
         # one question for the page: which videos have a partition (they run alone), which get
@@ -196,14 +202,16 @@ def _awaits_its_run(row: Video) -> bool:
     return row.state is VideoState.UPLOADING and bool(row.run_key)
 
 
-def _needs_run(row: Video, info: ObjectInfo, started: set[str]) -> bool:
+def _needs_run(row: Video, info: ObjectInfo, started: set[str], now: datetime) -> bool:
     """A known key needs a run when its video was deleted, when its content changed since it was
-    read, or when a run was asked for and never created (a tick that did not complete);
-    `started` holds the run keys of this page that have a run."""
+    read, or when a run was asked for and none came in REASK_AFTER_S (a tick that did not
+    complete); `started` holds the run keys of this page that have a run."""
     if row.state is VideoState.DELETED:
         return True
     if row.state is VideoState.UPLOADING:
-        return row.run_key not in started
+        asked = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+        waited = (now - asked).total_seconds()
+        return row.run_key not in started and waited >= REASK_AFTER_S
     if row.state in IN_PROGRESS:
         return False
     return row.source_version is not None and row.source_version != info.version
