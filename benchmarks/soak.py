@@ -69,9 +69,11 @@ class SoakResult:
     postgres_restarted_at_s: float | None = None
     s3_stopped_at_s: float | None = None
     struck: list[str] = field(default_factory=list)  # good videos whose first run failed
+    recovered: dict[str, str | None] = field(default_factory=dict)  # struck run: carried on how
     failed_by_restart: list[str] = field(default_factory=list)  # good videos still failed
     rerun: list[str] = field(default_factory=list)
     run_log: list[str] = field(default_factory=list)  # each run: status, videos, why it ran
+    tick_log: list[str] = field(default_factory=list)  # the failure sensors' ticks that acted
 
 
 def make_videos(folder: Path, count: int, bad: int) -> tuple[list[Path], list[Path]]:
@@ -168,11 +170,35 @@ def _describe_run(instance, run) -> str:
         "dagster/parent_run_id",
         HANDLED_TAG,
     )
-    line = f"{run.run_id[:8]} {run.status.value} {len(run_videos(instance, run))} videos"
+    ids = run_videos(instance, run)
+    span = f" ({ids[0]}..{ids[-1]})" if ids else ""
+    line = f"{run.run_id[:8]} {run.status.value} {len(ids)} videos{span}"
+    line += f" key={run.tags.get('dagster/run_key', '-')}"
     line += "".join(f" {k}={run.tags[k]}" for k in logged if k in run.tags)
     if run.status.value == "FAILURE":
         line += f" errors: {run_errors(instance, run.run_id)[:300]}"
     return line
+
+
+def _tick_log(instance) -> list[str]:
+    """The ticks of the sensors that act on failed runs and that did not skip: when, how they
+    ended, the runs they asked for (by key) and made, and their error's first line."""
+    from dagster._core.scheduler.instigation import TickStatus
+
+    lines = []
+    for state in instance.all_instigator_state():
+        if state.instigator_name in ("inbox_sensor", "library_refresh"):
+            continue
+        for tick in reversed(instance.get_ticks(state.instigator_origin_id, state.selector_id)):
+            if tick.status is TickStatus.SKIPPED:
+                continue
+            error = (tick.error.message.splitlines() or [""])[0] if tick.error else ""
+            lines.append(
+                f"{state.instigator_name} {time.strftime('%H:%M:%S', time.gmtime(tick.timestamp))}"
+                f" {tick.status.value} keys={list(tick.run_keys)} runs="
+                f"{[r[:8] for r in tick.run_ids]} {error[:300]}"
+            )
+    return lines
 
 
 def _struck(instance, run_id: str, bad_ids: set[str]) -> bool:
@@ -219,7 +245,7 @@ def soak(
     from heimdex_pipeline.catalog.video_ids import video_id_for
     from heimdex_pipeline.catalog.videos import videos_by_id
     from heimdex_pipeline.pipeline.runs import run_videos
-    from heimdex_pipeline.pipeline.tags import ATTEMPT_TAG, HANDLED_TAG
+    from heimdex_pipeline.pipeline.tags import ATTEMPT_TAG, HANDLED_TAG, RERUN_OF_TAG
     from heimdex_pipeline.settings import load_settings
     from heimdex_pipeline.stores import open_stores
 
@@ -375,20 +401,35 @@ def soak(
                 _describe_run(instance, r)
                 for r in sorted(runs, key=lambda r: r.tags.get("dagster/run_key", ""))
             ]
+            result.tick_log = _tick_log(instance)
             result.outage_reruns = sum(ATTEMPT_TAG in r.tags for r in runs)
-            struck = {
-                v
-                for r in sensor_runs
+            # the runs that take videos: the inbox's and the failed-runs sensor's re-runs (a
+            # Dagster run retry carries on its failed run)
+            takers = [r for r in runs if r in sensor_runs or ATTEMPT_TAG in r.tags]
+            struck_runs = {
+                r.run_id
+                for r in takers
                 if r.status is dg.DagsterRunStatus.FAILURE and _struck(instance, r.run_id, bad_ids)
-                for v in run_videos(instance, r)
             }
+            struck = {v for r in takers if r.run_id in struck_runs for v in run_videos(instance, r)}
             result.struck = sorted(struck - bad_ids)
+            # how each struck run was carried on: Dagster's run retry, or a sensor's re-run
+            result.recovered = {
+                run_id[:8]: "run retry"
+                if any(r.tags.get("dagster/parent_run_id") == run_id for r in runs)
+                else "outage re-run"
+                if any(r.tags.get(RERUN_OF_TAG) == run_id for r in runs)
+                else None
+                for run_id in struck_runs
+            }
             taken: dict[str, int] = {}
-            for run in sensor_runs:
-                for video_id in run_videos(instance, run):
-                    taken[video_id] = taken.get(video_id, 0) + 1
+            for run in takers:
+                if run.run_id not in struck_runs:
+                    for video_id in run_videos(instance, run):
+                        taken[video_id] = taken.get(video_id, 0) + 1
             result.taken_twice = sorted(v for v, n in taken.items() if n > 1)
-            result.never_taken = sorted(set(ids) - set(taken))
+            inbox_took = {v for r in sensor_runs for v in run_videos(instance, r)}
+            result.never_taken = sorted(set(ids) - inbox_took)
             with stores.catalog.session() as session:
                 rows = videos_by_id(session, list(ids))
             result.indexed = sum(r.state is VideoState.INDEXED for r in rows.values())

@@ -29,7 +29,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 @pytest.fixture(scope="module")
 def soaked(tiny_clip):
-    return soak(
+    result = soak(
         GOOD,
         BAD,
         clip_model=tiny_clip[0],
@@ -42,12 +42,20 @@ def soaked(tiny_clip):
         timeout_s=900,
         sensor_interval_s=SENSOR_INTERVAL_S,
     )
+    ARTIFACTS.mkdir(exist_ok=True)  # every run, how it ended and why: for a failure's post-mortem
+    (ARTIFACTS / "soak-postgres-runs.txt").write_text(
+        "\n".join([*result.run_log, "", *result.tick_log]) + "\n"
+    )
+    return result
 
 
 def test_every_good_video_ends_indexed_and_every_bad_one_failed_naming_itself(soaked):
     assert soaked.postgres_restarted_at_s is not None
     assert soaked.struck, soaked.run_log  # the restart failed a run of good videos...
-    assert soaked.outage_reruns >= 1, soaked.run_log  # ...and the sensor ran them again
+    # ...and they ran again by themselves: each struck run through the failed-runs sensor's
+    # outage re-run, or Dagster's run retry (a run that crashed outside its steps); the inbox
+    # asking again for a video whose re-run never came is a last resort, not counted here
+    assert None not in soaked.recovered.values(), (soaked.recovered, soaked.tick_log)
     assert soaked.indexed == GOOD, soaked.failed
     assert soaked.reruns == 0, soaked.rerun  # no operator was needed
     bad_names = list(BAD_INPUTS)[:BAD]
