@@ -496,12 +496,19 @@ CATEGORIES: dict[str, tuple[Callable[..., Made], bool]] = {  # name: (maker, is 
 FORMAT_OF = {"mjpeg_hard_cut": Format("mjpeg", "mov", "yuvj420p", {"q:v": "5"})}
 
 
+def _another_picture(first: np.ndarray, last: np.ndarray) -> bool:
+    """Visibly another picture, not the same one lit otherwise (a night shot's own picture,
+    undimmed, is the same shot with the lights on, not a cut)."""
+    a, b = first.astype(np.float32), last.astype(np.float32)
+    lit_alike = b * (a.mean() / max(float(b.mean()), 1.0))
+    return float(np.abs(a - b).mean()) > 35 and float(np.abs(a - lit_alike).mean()) > 25
+
+
 def _with_plain_cut(rng, bank, made: Made) -> Made:
     """Append a plain hard cut to a shot of another clip, so every clip has a boundary."""
-    last = made.frames[-1].astype(np.int16)
     for _ in range(30):  # another shot, visibly so
         _, other = bank.pick(rng, int(rng.integers(20, 30)))
-        if np.abs(other[0].astype(np.int16) - last).mean() > 35:
+        if _another_picture(other[0], made.frames[-1]):
             break
     at = len(made.frames)
     return Made([*made.frames, *other], [*made.hard, at], made.gradual, made.dropped)

@@ -8,6 +8,7 @@ import hashlib
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from benchmarks.shot_corpus import (
@@ -118,3 +119,15 @@ def test_the_fused_detector_holds_on_a_seeded_subset_and_beats_content(corpus):
         assert fused_rows[category]["recall"] > content_rows[category]["recall"], category
     for category in ("fade_within_shot", "fast_pan", "zoom", "dropped_frames"):
         assert fused_rows[category]["fp"] <= 1, (category, fused_rows[category])
+
+
+def test_the_plain_cut_goes_to_another_picture_not_the_same_one_lit_otherwise():
+    """A night shot's plain cut once went to its own picture at full light (a lamp switched on,
+    not a new shot), and the corpus counted it a boundary `fused` missed."""
+    from benchmarks.shot_corpus import _another_picture, texture
+
+    rng = np.random.default_rng(4)
+    picture, other = texture(rng, 1)[0], texture(rng, 1)[0]
+    night = (picture * 0.25).astype(np.uint8)
+    assert not _another_picture(picture, night)
+    assert _another_picture(other, night)

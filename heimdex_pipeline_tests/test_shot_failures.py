@@ -1,7 +1,8 @@
 """The fused detector on the kinds of footage issue 19 found it wrong on, one short generated clip
 each (procedural pictures, no sample videos needed). Each test failed on the detector before the
 fix: a one-frame scene at the start, a calm shot broken up by an object that jumps, a cut after
-damaged frames missed or moved, a hard cut in an MJPEG/MOV clip placed early."""
+damaged frames missed or moved, a hard cut in an MJPEG/MOV clip placed early; and (a later fix)
+a shot that moves while it fades out and back in taken for two."""
 
 from __future__ import annotations
 
@@ -140,3 +141,24 @@ def test_a_calm_background_alone_is_still_cut_from_another(tmp_path: Path):
     calm = _calm_background(rng, 256, 144).astype(np.uint8)
     frames = [calm] * 30 + _shot(50, 30, tint=calm.reshape(-1, 3).mean(axis=0))
     assert _cut_frames(tmp_path / "calm.mp4", frames) == [30]
+
+
+@pytest.mark.parametrize(("seed", "number"), [(0, 7), (5, 0)])
+def test_a_shot_that_moves_while_it_fades_out_and_in_is_one_shot(
+    tmp_path: Path, sample_videos: Path, seed: int, number: int
+):
+    """Corpus clips of development seeds (`fade_within_shot`) that the detector before took
+    for a fade between two shots: the camera moves through the fade, so the dim pictures either
+    side differ (hash 0.29 and 0.38), while at full light the shot still looks like itself; and
+    the step out of the black into the fade in is no cut (the black's hash is noise, not shake).
+    Only the clip's closing plain cut is found."""
+    from benchmarks import shot_corpus
+
+    bank = shot_corpus.ShotBank(sample_videos)
+    clip = shot_corpus.make_clip(tmp_path, bank, "fade_within_shot", number, seed)
+    found = analyse_video(
+        clip.path, probe(clip.path), DetectorSettings(detector="fused"), SampleSettings(), 30.0,
+        shots=FusedDetector(),
+    ).cuts_s  # fmt: skip
+    (truth,) = [b.time_s for b in clip.boundaries]
+    assert len(found) == 1 and abs(found[0] - truth) <= 2 / clip.fps + 1e-3, (found, truth)
