@@ -14,6 +14,9 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 RUN_KEY_TAG = "dagster/run_key"
 WILL_RETRY_TAG = "dagster/will_retry"  # set by the instance on a failed run it will retry
+# link a run and its re-execution (the retry daemon sets both)
+AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
+PARENT_RUN_ID_TAG = "dagster/parent_run_id"
 
 # Runs tagged so (the reembed_videos job) leave a video as it was when its new embedding fails:
 # it stays indexed under the model search serves, and the new model's table simply lacks it.

@@ -24,11 +24,14 @@ from heimdex_pipeline.pipeline.resources import (
 )
 from heimdex_pipeline.pipeline.runs import run_errors
 from heimdex_pipeline.pipeline.sensors.failed_runs import handle_failed_run
-from heimdex_pipeline.pipeline.tags import HANDLED_TAG, LEFT_TO_RUN_RETRY, WILL_RETRY_TAG
+from heimdex_pipeline.pipeline.tags import (
+    AUTO_RETRY_RUN_ID_TAG,
+    HANDLED_TAG,
+    LEFT_TO_RUN_RETRY,
+    PARENT_RUN_ID_TAG,
+    WILL_RETRY_TAG,
+)
 
-# Dagster's tags linking a run to its retry (dagster._core.storage.tags)
-AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
-PARENT_RUN_ID_TAG = "dagster/parent_run_id"
 RETRY_GRACE_S = 180  # how long after a run failed its retry may take to appear
 RUNS_PER_TICK = 50
 
@@ -77,6 +80,7 @@ def build_lost_retries_sensor(
             limit=RUNS_PER_TICK,
         )
         now, requests, retried = time.time(), [], 0
+        stores = stores_from(catalog, objects, vectors)
         for record in waiting:
             run = record.dagster_run
             child = retry_of(instance, run)
@@ -86,7 +90,6 @@ def build_lost_retries_sensor(
                 continue
             if not retry_lost(record, now, grace_s):
                 continue
-            stores = stores_from(catalog, objects, vectors)
             message = run_errors(instance, run.run_id) or "failed"
             context.log.warning(f"run {run.run_id[:8]} got no retry from Dagster")
             requests += handle_failed_run(
