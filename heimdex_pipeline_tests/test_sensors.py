@@ -10,7 +10,8 @@ import pytest
 
 from heimdex_pipeline.catalog.models import VideoState
 from heimdex_pipeline.catalog.users import add_user
-from heimdex_pipeline.catalog.videos import get_video, videos_with_store_keys
+from heimdex_pipeline.catalog.video_ids import video_id_for
+from heimdex_pipeline.catalog.videos import get_video, register_video, videos_with_store_keys
 from heimdex_pipeline.pipeline.definitions import build_definitions
 from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG
 from heimdex_pipeline.pipeline.runs import partition_range
@@ -203,6 +204,36 @@ def test_a_key_whose_folder_became_a_user_is_refused_not_fatal(inbox):
     (refusal,) = page.refused
     assert "incoming/bob/clip.mp4" in refusal and f"heimdex delete {video_id}" in refusal
     assert [info.key for _, info in page.to_index] == ["incoming/bob/other.mp4"]
+
+
+def test_an_uploaded_video_gets_its_run_on_the_next_tick_also_when_it_comes_back(inbox):
+    """The upload endpoint registers its row before any tick: no run was asked for yet, so
+    there is no re-ask delay to wait out; a deleted video uploaded again is the same."""
+    settings, stores, instance = inbox
+    stores.objects.put_bytes(KEY := "incoming/up.mp4", b"x")
+    uri = stores.objects.uri(KEY)
+    with stores.catalog.session() as session:
+        register_video(session, video_id_for(uri), uri, "up.mp4", owner="local", store_key=KEY)
+    first = tick(settings, instance)
+    (request,) = first.run_requests
+    instance.add_run(
+        dg.DagsterRun(
+            job_name=INDEX_JOB, run_id=str(uuid.uuid4()), tags={"dagster/run_key": request.run_key}
+        )
+    )
+    with stores.catalog.session() as session:
+        row = get_video(session, video_id_for(uri))
+        row.state = VideoState.DELETED
+    with stores.catalog.session() as session:
+        register_video(session, video_id_for(uri), uri, "up.mp4", owner="local", store_key=KEY)
+    again = tick(settings, instance)  # the old run was the deleted video's, not this one's
+    (back,) = again.run_requests
+    # the same bytes, so the same version on S3: a new key all the same, or Dagster skips it
+    assert back.run_key != request.run_key
+    with stores.catalog.session() as session:  # its run never came: asked again, same key
+        row = get_video(session, video_id_for(uri))
+        row.updated_at = row.updated_at - timedelta(seconds=REASK_AFTER_S)
+    assert [r.run_key for r in tick(settings, instance).run_requests] == [back.run_key]
 
 
 def test_a_registered_video_is_asked_for_again_only_if_its_run_never_came(inbox):

@@ -113,7 +113,8 @@ def register_videos(session: Session, wanted: Sequence[Registration]) -> dict[st
             session.add(video)
         elif video.state is VideoState.DELETED:
             video.state, video.error_text, video.source_version = VideoState.UPLOADING, None, None
-            video.owner = w.owner
+            video.owner, video.run_key = w.owner, None  # the old run is not this one's
+            video.created_at = utcnow()  # a new life: the library lists it as new
         elif video.owner != w.owner:
             raise OwnedByAnotherError(w.video_id, video.owner, w.owner)
     session.flush()

@@ -176,7 +176,8 @@ def scan_inbox(
             wanted.append(Registration(video_id, uri, file_name_of(uri), owner, key))
             to_index.append((video_id, info))
         registered = register_videos(session, wanted)
-        new_partitions, by_video = _run_requests(to_index, has_partition, batch_size)
+        versions = {v: f"{info.version}.{_life(registered[v])}" for v, info in to_index}
+        new_partitions, by_video = _run_requests(versions, has_partition, batch_size)
         for video_id, request in by_video.items():  # asked for: a later tick can tell
             registered[video_id].run_key = request.run_key
         gone = [
@@ -204,11 +205,14 @@ def _awaits_its_run(row: Video) -> bool:
 
 def _needs_run(row: Video, info: ObjectInfo, started: set[str], now: datetime) -> bool:
     """A known key needs a run when its video was deleted, when its content changed since it was
-    read, or when a run was asked for and none came in REASK_AFTER_S (a tick that did not
-    complete); `started` holds the run keys of this page that have a run."""
+    read, when it was registered but no run asked for, or when a run was asked for and none
+    came in REASK_AFTER_S (a tick that did not complete); `started` holds the run keys of this
+    page that have a run."""
     if row.state is VideoState.DELETED:
         return True
     if row.state is VideoState.UPLOADING:
+        if not row.run_key:  # registered (an upload, a CLI add) but no run asked for yet
+            return True
         asked = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
         waited = (now - asked).total_seconds()
         return row.run_key not in started and waited >= REASK_AFTER_S
@@ -232,15 +236,22 @@ def _is_live(row: Video) -> bool:
     return row.state is not VideoState.DELETED
 
 
+def _life(row: Video) -> str:
+    """When this life of the video began: a deleted video back is registered anew, and its run
+    key must differ from its last life's even for the same bytes (Dagster runs a sensor's run
+    key once, ever)."""
+    return row.created_at.strftime("%Y%m%d%H%M%S%f")
+
+
 def _run_requests(
-    to_index: list[tuple[str, ObjectInfo]], has_partition: set[str], batch_size: int
+    version: dict[str, str], has_partition: set[str], batch_size: int
 ) -> tuple[list[str], dict[str, dg.RunRequest]]:
     """New partitions (added together, so contiguous) run in ranges of `batch_size`; a known
-    partition (a changed file, a deleted video back) runs alone. Returns the new partitions and
-    each video's request; run keys carry the content versions, so asking twice starts one run."""
-    ids = [v for v, _ in to_index]
+    partition (a changed file) runs alone. `version` holds each video's content version and
+    life, in listing order; run keys carry them, so asking twice starts one run. Returns the
+    new partitions and each video's request."""
+    ids = list(version)
     new_ids = [v for v in ids if v not in has_partition]
-    version = {v: i.version for v, i in to_index}
     by_video: dict[str, dg.RunRequest] = {}
     for chunk in contiguous_batches(new_ids, new_ids, batch_size):
         if len(chunk) == 1:
