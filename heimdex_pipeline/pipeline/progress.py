@@ -101,8 +101,10 @@ class IndexWatcher:
         for video_id, row in rows.items():
             if row.state in DONE:
                 self._video_done(video_id)
-        self._read_run_events()
+        passed = self._read_run_events()
         if self._on_progress is not None:
+            for state in passed:  # stages that began and gave way between two polls
+                self._on_progress(state)
             self._on_progress(self.progress())
 
     def _video_done(self, video_id: str) -> None:
@@ -110,11 +112,13 @@ class IndexWatcher:
         self._videos_done += 1
         self._on_video(video_id)
 
-    def _read_run_events(self) -> None:
+    def _read_run_events(self) -> list[BatchProgress]:
+        """Take in the run's new events; returns how the batch stood as each stage that began
+        since the last read gave way to the next, so that no stage goes unreported."""
         if self._run_id is None:
             runs = self._instance.get_run_ids(dg.RunsFilter(tags=dict(self._tags)), limit=1)
             if not runs:
-                return
+                return []
             self._run_id = runs[0]
         connection = self._instance.get_records_for_run(
             self._run_id,
@@ -122,17 +126,23 @@ class IndexWatcher:
             of_type={DagsterEventType.STEP_START, DagsterEventType.ASSET_MATERIALIZATION},
         )
         self._cursor = connection.cursor
+        passed: list[BatchProgress] = []
+        began_here: str | None = None  # a stage whose start is in this read
         for record in connection.records:
             event = record.event_log_entry.dagster_event
             if event is None:
                 continue
             if event.event_type is DagsterEventType.STEP_START and event.step_key:
+                if began_here is not None:
+                    passed.append(self.progress())
                 self._stage, self._stage_done = event.step_key.split(".")[-1], set()
+                began_here = self._stage
             elif event.partition is not None:
                 self._stage_done.add(event.partition)
                 metadata = event.step_materialization_data.materialization.metadata
                 if "frames_decoded" in metadata:
                     self._frames += int(metadata["frames_decoded"].value)
+        return passed
 
     def progress(self) -> BatchProgress:
         elapsed = time.perf_counter() - self._started
