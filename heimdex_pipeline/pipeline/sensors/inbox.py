@@ -240,7 +240,9 @@ def _life(row: Video) -> str:
     """When this life of the video began: a deleted video back is registered anew, and its run
     key must differ from its last life's even for the same bytes (Dagster runs a sensor's run
     key once, ever)."""
-    return row.created_at.strftime("%Y%m%d%H%M%S%f")
+    born = row.created_at
+    born = born.astimezone(UTC) if born.tzinfo else born  # a session's time zone may not be UTC
+    return born.strftime("%Y%m%d%H%M%S%f")
 
 
 def _run_requests(
