@@ -17,7 +17,6 @@ import io
 import json
 import re
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -577,8 +576,8 @@ def test_the_inbox_puts_a_users_folder_in_their_library_and_says_why_it_skips_ot
 ):
     import dagster as dg
 
-    from heimdex_pipeline.pipeline.sensors.inbox import REASK_AFTER_S, InboxCursor, scan_inbox
-    from heimdex_pipeline_tests.test_sensors import tick
+    from heimdex_pipeline.pipeline.sensors.inbox import InboxCursor, scan_inbox
+    from heimdex_pipeline_tests.test_sensors import asked_long_ago, tick
 
     settings = make_settings()
     stores = stores_of(settings)
@@ -594,9 +593,7 @@ def test_the_inbox_puts_a_users_folder_in_their_library_and_says_why_it_skips_ot
     with stores.catalog.session() as session:
         owners = {v.store_key: v.owner for v in session.scalars(select(Video))}
     assert owners == {"incoming/alice/trip.mp4": "alice", "incoming/top.mp4": "local"}
-    with stores.catalog.session() as session:  # that scan's runs never came, a while ago
-        for row in session.scalars(select(Video)):
-            row.updated_at = row.updated_at - timedelta(seconds=REASK_AFTER_S)
+    asked_long_ago(stores)  # that scan's runs never came
     result = tick(settings, instance)  # a tick asks for the two, never for mallory's
     (added,) = result.dynamic_partitions_requests
     with stores.catalog.session() as session:

@@ -127,16 +127,16 @@ class IndexWatcher:
         )
         self._cursor = connection.cursor
         passed: list[BatchProgress] = []
-        began_here: str | None = None  # a stage whose start is in this read
+        began_here = False  # a stage's start is in this read
         for record in connection.records:
             event = record.event_log_entry.dagster_event
             if event is None:
                 continue
             if event.event_type is DagsterEventType.STEP_START and event.step_key:
-                if began_here is not None:
+                if began_here:
                     passed.append(self.progress())
                 self._stage, self._stage_done = event.step_key.split(".")[-1], set()
-                began_here = self._stage
+                began_here = True
             elif event.partition is not None:
                 self._stage_done.add(event.partition)
                 metadata = event.step_materialization_data.materialization.metadata

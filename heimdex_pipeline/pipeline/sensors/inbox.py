@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from heimdex_pipeline.catalog.models import Video, VideoState
+from heimdex_pipeline.catalog.models import Video, VideoState, as_utc
 from heimdex_pipeline.catalog.users import user_names
 from heimdex_pipeline.catalog.video_ids import file_name_of, is_video_name, video_id_for
 from heimdex_pipeline.catalog.videos import (
@@ -213,8 +213,7 @@ def _needs_run(row: Video, info: ObjectInfo, started: set[str], now: datetime) -
     if row.state is VideoState.UPLOADING:
         if not row.run_key:  # registered (an upload, a CLI add) but no run asked for yet
             return True
-        asked = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
-        waited = (now - asked).total_seconds()
+        waited = (now - as_utc(row.updated_at)).total_seconds()
         return row.run_key not in started and waited >= REASK_AFTER_S
     if row.state in IN_PROGRESS:
         return False
@@ -240,9 +239,7 @@ def _life(row: Video) -> str:
     """When this life of the video began: a deleted video back is registered anew, and its run
     key must differ from its last life's even for the same bytes (Dagster runs a sensor's run
     key once, ever)."""
-    born = row.created_at
-    born = born.astimezone(UTC) if born.tzinfo else born  # a session's time zone may not be UTC
-    return born.strftime("%Y%m%d%H%M%S%f")
+    return as_utc(row.created_at).strftime("%Y%m%d%H%M%S%f")
 
 
 def _run_requests(
