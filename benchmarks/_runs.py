@@ -56,7 +56,7 @@ def prepare_home(home: Path, env: dict[str, str], instance_yaml: str | None = No
     )  # fmt: skip
 
 
-def _default_signals() -> None:
+def default_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -88,7 +88,7 @@ def dagster_dev(env: dict[str, str], log: Path) -> Iterator[DevServer]:
         process = subprocess.Popen(
             [PYTHON, "-m", "dagster", "dev", "--port", str(port), "--host", "127.0.0.1"],
             cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-            preexec_fn=_default_signals, start_new_session=True,
+            preexec_fn=default_signals, start_new_session=True,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 180
@@ -109,13 +109,13 @@ def dagster_dev(env: dict[str, str], log: Path) -> Iterator[DevServer]:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+def graphql(port: int, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
         data=json.dumps({"query": query, "variables": variables or {}}).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=60) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
 

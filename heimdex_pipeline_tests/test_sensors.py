@@ -15,7 +15,7 @@ from heimdex_pipeline.catalog.video_ids import video_id_for
 from heimdex_pipeline.catalog.videos import get_video, register_video, videos_with_store_keys
 from heimdex_pipeline.pipeline.definitions import build_definitions
 from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG
-from heimdex_pipeline.pipeline.runs import partition_range
+from heimdex_pipeline.pipeline.runs import partition_range, partitions_in_order
 from heimdex_pipeline.pipeline.sensors.inbox import (
     REASK_AFTER_S,
     InboxCursor,
@@ -443,8 +443,9 @@ def test_a_run_whose_retry_never_came_is_run_again(make_settings, sample_videos,
 
 @pytest.mark.parametrize("storage", ["sqlite", "in memory"])
 def test_a_run_range_is_read_without_listing_every_partition(storage, tmp_path, monkeypatch):
-    """The failed-runs sensor reads a ranged run's videos: in the instance's order (a partition
-    deleted and added again goes to the end), and on SQL storage without reading them all."""
+    """The failed-runs sensor reads a ranged run's videos, and `heimdex backfill` orders its
+    videos: in the instance's order (a partition deleted and added again goes to the end), and
+    on SQL storage without reading them all."""
     if storage == "sqlite":
         instance = dg.DagsterInstance.local_temp(str(tmp_path))
     else:
@@ -457,3 +458,5 @@ def test_a_run_range_is_read_without_listing_every_partition(storage, tmp_path, 
     assert partition_range(instance, "b", "e") == ["b", "d", "e"]
     assert partition_range(instance, "a", "c") == ["a", "b", "d", "e", "c"]
     assert partition_range(instance, "b", "gone") == ["b"]
+    # a backfill's videos put in that order, the same way (one that is no partition left out)
+    assert partitions_in_order(instance, ["c", "gone", "e", "a"]) == ["a", "e", "c"]

@@ -24,6 +24,7 @@ from dagster._core.utils import make_new_backfill_id
 
 from heimdex_pipeline.pipeline.partitions import videos
 from heimdex_pipeline.pipeline.pooled_postgres import PARTITIONS_FRESH_S
+from heimdex_pipeline.pipeline.runs import partitions_in_order
 from heimdex_pipeline.pipeline.stages import ASSET_NAMES
 from heimdex_pipeline.pipeline.tags import INDEX_JOB, REEMBED_JOB
 
@@ -84,17 +85,15 @@ def launch_backfill(
     check_title(title)
     if not video_ids:
         raise BackfillError("no video matches: nothing to backfill")
-    order = instance.get_dynamic_partitions(videos.name)
-    present = set(order)
-    missing = sorted(set(video_ids) - present)
+    # in partition order: the daemon's checkpoint walks this list, and ranges follow it
+    present = partitions_in_order(instance, video_ids)
+    missing = sorted(set(video_ids) - set(present))
     if missing:
         instance.add_dynamic_partitions(videos.name, missing)
         # the daemon's partition list may be up to this old (pooled_postgres): a backfill it
         # read before seeing these partitions would drop them without a word
         time.sleep(PARTITIONS_FRESH_S)
-    wanted = set(video_ids)
-    # in partition order: the daemon's checkpoint walks this list, and ranges follow it
-    names = [key for key in order if key in wanted] + missing
+    names = present + missing
     origin = RemotePartitionSetOrigin(
         repository_origin=RemoteRepositoryOrigin(
             RegisteredCodeLocationOrigin(LOCATION_NAME), REPOSITORY_NAME

@@ -27,6 +27,9 @@ from heimdex_pipeline.pipeline.tags import (
     RANGE_START_TAG,
 )
 
+# Keys looked up a query (SQLite takes at most 32,766 bound values).
+LOOKUP_PAGE = 5000
+
 
 def contiguous_batches(
     order: Sequence[str], chosen: Iterable[str], max_size: int | None = None
@@ -112,6 +115,27 @@ def partition_range(instance: dg.DagsterInstance, start: str, end: str) -> list[
         inside = table.c.id.between(ends[start], ends[end])
         query = select(table.c.partition).where(ours, inside).order_by(table.c.id)
         return list(connection.execute(query).scalars())
+
+
+def partitions_in_order(instance: dg.DagsterInstance, keys: Iterable[str]) -> list[str]:
+    """Those of `keys` that are `videos` partitions, in the instance's order. On a SQL instance
+    the keys are looked up (a page of them a query), not the whole list read: a backfill of
+    10,000 videos in a library of 1,000,000 reads 10,000 rows, not 1,000,000."""
+    wanted = set(keys)
+    storage = instance.event_log_storage
+    if not isinstance(storage, SqlEventLogStorage):
+        return [k for k in instance.get_dynamic_partitions(videos.name) if k in wanted]
+    table = DynamicPartitionsTable
+    ours = table.c.partitions_def_name == videos.name
+    found: list[tuple[int, str]] = []
+    page = sorted(wanted)
+    with storage.index_connection() as connection:
+        for at in range(0, len(page), LOOKUP_PAGE):
+            query = select(table.c.id, table.c.partition).where(
+                ours, table.c.partition.in_(page[at : at + LOOKUP_PAGE])
+            )
+            found.extend(connection.execute(query).tuples())
+    return [key for _, key in sorted(found)]
 
 
 def materialized_in_run(
