@@ -9,10 +9,13 @@ leaves it: a materialization of each of `--assets` for every video (runless even
 batch insert per 10,000), and `--failed-share` of the videos failed (failed runs of
 `--batch` videos each, every asset planned and none materialized). Then, in order:
 
+- rounds: every partition kept, then, for each `--keep N` (largest first), after `heimdex
+  retire --keep N` (the failed videos marked so in the catalog first); in each round:
 - `dagster-webserver` on the workspace, its memory once it answers;
 - the partitions page of `raw_videos` in Chromium (first visit, while Dagster's status cache
-  is built, then again), timed until the partition keys and their health counts show; a
-  screenshot to `artifacts/dagster-partitions-<library>.png`;
+  is built, then again, then after one new partition: an upload, which changes the id Dagster
+  keys that cache by), timed until the partition keys and their health counts show; a
+  screenshot to `artifacts/dagster-partitions-<library>[-keep-N].png`;
 - the GraphQL partition health of `raw_videos` (what the page asks for), first and warm;
 - the webserver's memory after the pages; `dagster-daemon run` for `--daemon-s` seconds (its
   sensors tick on the library) and its memory, parent and children.
@@ -32,6 +35,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +43,7 @@ sys.path.append(str(ROOT))
 
 from benchmarks._common import save  # noqa: E402
 from benchmarks._runs import default_signals, free_port, graphql  # noqa: E402
-from benchmarks.inbox_ticks import _drop, build, environment  # noqa: E402
+from benchmarks.inbox_ticks import _drop, _engine, build, environment  # noqa: E402
 
 ARTIFACTS = ROOT / "artifacts"
 HEALTH = """
@@ -184,8 +188,10 @@ def timed_health(port: int) -> tuple[float, dict]:
     return took, {**node["partitionStats"], **listed}
 
 
-def pages(port: int, library: int) -> dict[str, float]:
-    """The partitions page of raw_videos, first visit and again: seconds until keys show."""
+def pages(port: int, name: str, add_one: Callable[[], None]) -> dict[str, float]:
+    """The partitions page of raw_videos, first visit, again, and after one new partition (an
+    upload: Dagster's health cache is keyed by every partition key): seconds until the keys
+    and their counts show."""
     from playwright.sync_api import expect, sync_playwright
 
     figures = {}
@@ -196,7 +202,9 @@ def pages(port: int, library: int) -> dict[str, float]:
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            for visit in ("first", "again"):
+            for visit in ("first", "again", "after_one_new"):
+                if visit == "after_one_new":
+                    add_one()
                 began = time.perf_counter()
                 page.goto(f"http://127.0.0.1:{port}/assets/raw_videos?view=partitions")
                 # the keys listed and their health counted (the filter's counts)
@@ -205,23 +213,45 @@ def pages(port: int, library: int) -> dict[str, float]:
                 expect(page.get_by_text(counted).first).to_be_visible(timeout=600_000)
                 figures[f"partitions_page_{visit}_s"] = round(time.perf_counter() - began, 2)
             ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"dagster-partitions-{library}.png"))
+            page.screenshot(path=str(ARTIFACTS / f"dagster-partitions-{name}.png"))
         finally:
             browser.close()
     return figures
 
 
-def measure(
-    library: int, assets: list[str], failed_share: float, batch: int, daemon_s: float
+def retire(
+    state: dict, env: dict[str, str], keep: int, failed: int, every: int, mark: bool
 ) -> dict:
-    state = build(library, pooled=True)
-    print(f"library of {library:,} built in {state['build_s']} s", flush=True)
-    figures: dict = {"library": library, "build_s": state["build_s"], "assets": assets}
-    env = {**environment(state), "HEIMDEX_RUN_BATCH_SIZE": str(batch)}
+    """`heimdex retire --keep` as an operator runs it (the catalog first told which failed,
+    when `mark`)."""
+    from sqlalchemy import text
+
+    if mark:
+        engine = _engine(state["catalog"])
+        with engine.begin() as connection:
+            marked = connection.execute(
+                text("UPDATE videos SET state = 'failed' WHERE right(id, 7)::int % :every = 0"),
+                {"every": every},
+            ).rowcount
+        engine.dispose()
+        assert marked == failed, (marked, failed)
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "heimdex_pipeline.cli.main", "retire", "--keep", str(keep),
+         "--json"], env=env, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"heimdex retire failed:\n{done.stderr[-2000:]}")
+    return {"retire_s": round(time.perf_counter() - began, 1), **json.loads(done.stdout)}
+
+
+def processes(env: dict[str, str], name: str, daemon_s: float) -> dict:
+    """A fresh webserver: its memory, the pages, the health query; then the daemon's memory."""
+    import dagster as dg
+
+    figures: dict = {}
     webserver = daemon = None
     try:
-        figures.update(write_history(state, assets, failed_share, batch))
-        print(f"  history written in {figures['history_s']} s", flush=True)
         port = free_port()
         began = time.perf_counter()
         webserver = _start(
@@ -240,7 +270,13 @@ def measure(
         time.sleep(5)  # the code location loaded
         figures["webserver_at_start"] = memory_mb(webserver.pid)
         graphql(port, "mutation { setNuxSeen }")
-        figures.update(pages(port, library))
+        instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+
+        def add_one() -> None:
+            instance.add_dynamic_partitions("videos", [f"lib-upload-{uuid.uuid4().hex[:8]}"])
+
+        figures.update(pages(port, name, add_one))
+        instance.dispose()
         first, statuses = timed_health(port)
         again, _ = timed_health(port)
         figures.update(health_s=round(first, 2), health_again_s=round(again, 2), statuses=statuses)
@@ -257,11 +293,43 @@ def measure(
         if daemon.poll() is not None:
             raise SystemExit(f"dagster-daemon exited ({daemon.returncode})")
         figures["daemon"] = peak
-        print(json.dumps(figures), flush=True)
     finally:
         for process in (daemon, webserver):
             if process is not None:
                 _stop(process)
+    return figures
+
+
+def measure(
+    library: int,
+    assets: list[str],
+    failed_share: float,
+    batch: int,
+    daemon_s: float,
+    keeps: list[int],
+    all_kept: bool = True,
+) -> dict:
+    """One library; its rounds: every partition kept (unless `all_kept` is false), then each
+    of `keeps`, largest first, retired down to."""
+    state = build(library, pooled=True)
+    print(f"library of {library:,} built in {state['build_s']} s", flush=True)
+    figures: dict = {"library": library, "build_s": state["build_s"], "assets": assets}
+    env = {**environment(state), "HEIMDEX_RUN_BATCH_SIZE": str(batch)}
+    try:
+        figures.update(write_history(state, assets, failed_share, batch))
+        print(f"  history written in {figures['history_s']} s", flush=True)
+        rounds: list[dict] = []
+        if all_kept:
+            rounds.append({"keep": None, **processes(env, f"{library}", daemon_s)})
+            print(f"  {json.dumps(rounds[-1])}", flush=True)
+        for at, keep in enumerate(sorted(keeps, reverse=True)):
+            every = round(1 / failed_share)
+            retired = retire(state, env, keep, figures["failed"], every, mark=at == 0)
+            name = f"{library}-keep-{keep}"
+            rounds.append({"keep": keep, "retired": retired, **processes(env, name, daemon_s)})
+            print(f"  {json.dumps(rounds[-1])}", flush=True)
+        figures["rounds"] = rounds
+    finally:
         _drop(state["databases"])
     return figures
 
@@ -276,9 +344,24 @@ def main() -> None:
     parser.add_argument("--failed-share", type=float, default=0.01)
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--daemon-s", type=float, default=120)
+    parser.add_argument(
+        "--keep", type=int, action="append", default=[],
+        help="a round after `heimdex retire --keep N` (repeatable: largest first)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-all-kept", action="store_true", help="skip the round with every partition kept"
+    )
     args = parser.parse_args()
     results = [
-        measure(n, args.assets.split(","), args.failed_share, args.batch, args.daemon_s)
+        measure(
+            n,
+            args.assets.split(","),
+            args.failed_share,
+            args.batch,
+            args.daemon_s,
+            args.keep,
+            not args.no_all_kept,
+        )
         for n in args.library or [100_000]
     ]
     print(json.dumps(results, indent=2))

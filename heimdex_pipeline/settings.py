@@ -124,6 +124,9 @@ class Settings:
     asr_language: str | None = None  # None: detect
     sensor_interval_s: int = 30  # how often the inbox and the run sensors look
     inbox_runs_per_tick: int = 4  # runs one inbox tick asks for at most (the daemon creates them)
+    # `videos` partitions Dagster keeps at most: those of older indexed videos are retired
+    # (pipeline/retire.py) by the hourly sensor and `heimdex retire`; None: every one is kept
+    keep_partitions: int | None = None
     faces: bool = True  # HEIMDEX_FACES
     faces_min_px: int = 32
     faces_upsample: int = 1
@@ -252,6 +255,7 @@ class Environment(BaseSettings):
     inbox_runs_per_tick: Annotated[int, Field(ge=1, le=1000)] = _var(
         "HEIMDEX_INBOX_RUNS_PER_TICK", default=4
     )
+    keep_partitions: NonNegativeInt | None = _var("HEIMDEX_KEEP_PARTITIONS", default=None)
     serve_host: str = _var("HEIMDEX_SERVE_HOST", default="127.0.0.1")
     serve_port: Annotated[int, Field(gt=0, lt=65536)] = _var("HEIMDEX_SERVE_PORT", default=8080)
     api_token: SecretStr | None = _var("HEIMDEX_API_TOKEN", default=None)
@@ -380,6 +384,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         asr_language=None if read.asr_language in (None, "auto") else read.asr_language,
         sensor_interval_s=read.sensor_interval_s,
         inbox_runs_per_tick=read.inbox_runs_per_tick,
+        keep_partitions=read.keep_partitions,
         faces=read.faces == "on",
         faces_min_px=read.faces_min_px,
         faces_upsample=read.faces_upsample,

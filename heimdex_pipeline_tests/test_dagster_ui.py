@@ -71,13 +71,20 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def dagster_dev(tmp_path_factory, tiny_clip, sample_videos):
+def ui_library(tmp_path_factory, tiny_clip, sample_videos):
+    """The home the UI serves: one video indexed and one bad file failed, in one run."""
     settings = load_settings(suite_env(tmp_path_factory.mktemp("ui") / "home", tiny_clip))
     bad = Path(settings.home) / "broken clip.mp4"
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_text("not a video\n" * 50)
     outcome, failed = index_paths([sample_videos / "bikes.mp4", bad], settings)  # one run
     assert outcome.state == "indexed" and failed.state == "failed"
+    return settings, outcome, failed
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(ui_library):
+    settings, outcome, failed = ui_library
     port = _free_port()
     env = {
         **os.environ,
@@ -197,3 +204,32 @@ def test_the_partitions_page_shows_the_failed_video_in_chromium(dagster_dev, bro
     expect(page.get_by_text("1 of 2 videos failed").first).to_be_visible(timeout=60_000)
     expect(page.get_by_text(failed.video_id).first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "dagster-run-names-the-failed-video.png"))
+
+
+def test_a_retired_video_keeps_its_history_and_search(ui_library, dagster_dev, browser_page):
+    """Last in this module: it retires the indexed video's partition. The video stays
+    searchable; the UI shows its materializations (run, metadata) under the asset's events."""
+    from playwright.sync_api import expect
+
+    from heimdex_pipeline.pipeline.instance import dagster_instance
+    from heimdex_pipeline.pipeline.retire import retire_partitions
+    from heimdex_pipeline.search.searcher import Searcher
+    from heimdex_pipeline_tests.conftest import stores_of
+
+    settings, outcome, failed = ui_library
+    port = dagster_dev[0]
+    instance = dagster_instance(settings)
+    done = retire_partitions(instance, lambda: {outcome.video_id}, keep=0)
+    assert done.retired == [outcome.video_id]
+    assert instance.get_dynamic_partitions("videos") == [failed.video_id]  # failed: kept
+    instance.dispose()
+    hits = Searcher(stores_of(settings)).search(text="people on bikes", limit=5).hits
+    assert hits and {hit.video_id for hit in hits} == {outcome.video_id}
+    answer = graphql(port, THUMBNAIL_METADATA, {"partition": outcome.video_id})
+    (materialization,) = answer["data"]["assetOrError"]["assetMaterializations"]
+    assert materialization["partition"] == outcome.video_id
+    page = browser_page
+    graphql(port, "mutation { setNuxSeen }")
+    page.goto(f"http://127.0.0.1:{port}/assets/thumbnails?view=events&partition={outcome.video_id}")
+    expect(page.get_by_text("[Show Markdown]").first).to_be_visible(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "dagster-retired-video-history.png"))

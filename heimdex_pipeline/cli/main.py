@@ -16,6 +16,7 @@ from heimdex_pipeline.cli.commands import (
     index,
     people,
     reembed,
+    retire,
     search,
     serve,
     users,
@@ -23,7 +24,9 @@ from heimdex_pipeline.cli.commands import (
 )
 from heimdex_pipeline.settings import Settings, SettingsError, load_settings
 
-COMMANDS = (index, search, videos, people, users, delete, reembed, backfill, serve, dev, db, demo)
+COMMANDS = (
+    index, search, videos, people, users, delete, reembed, backfill, retire, serve, dev, db, demo,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

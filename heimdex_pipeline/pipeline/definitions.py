@@ -25,6 +25,7 @@ from heimdex_pipeline.pipeline.sensors.failed_runs import (
 )
 from heimdex_pipeline.pipeline.sensors.inbox import build_inbox_sensor
 from heimdex_pipeline.pipeline.sensors.lost_retries import build_lost_retries_sensor
+from heimdex_pipeline.pipeline.sensors.retire import build_retire_sensor
 from heimdex_pipeline.pipeline.stages import video_chain
 from heimdex_pipeline.settings import Settings
 
@@ -32,6 +33,9 @@ from heimdex_pipeline.settings import Settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything Dagster loads, configured from `settings`."""
     resources: dict[str, object] = dict(build_resources(settings))
+    retire = (
+        [] if settings.keep_partitions is None else [build_retire_sensor(settings.keep_partitions)]
+    )
     resources["handoff_io_manager"] = HandoffIOManager(objects=resources["objects"])
     return dg.Definitions(
         assets=[
@@ -54,6 +58,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_lost_retries_sensor(settings.outage_reruns, settings.sensor_interval_s),
             build_canceled_runs_sensor(settings.sensor_interval_s),
             library_refresh_sensor,
+            *retire,
         ],
         resources=resources,
         # Every run of the chain (index_video, a backfill, "Materialize" in the UI) is one

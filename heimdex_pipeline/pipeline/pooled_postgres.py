@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from dagster._core.storage.base_storage import DagsterStorage
@@ -88,6 +88,13 @@ class CachedPartitionsEventLogStorage(PostgresEventLogStorage):
     def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
         self._changed()
         super().delete_dynamic_partition(partitions_def_name, partition_key)
+        self._changed()
+
+    def forget_partitions(self, change: Callable[[], None]) -> None:
+        """`change` made to the partition lists behind this storage's back (a batch of SQL):
+        no list read before or during it is kept."""
+        self._changed()
+        change()
         self._changed()
 
     def dispose(self) -> None:
