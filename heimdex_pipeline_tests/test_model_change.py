@@ -1,5 +1,6 @@
 """A model change: search keeps serving the old model until `heimdex reembed` has built the new
-one; search answers only with videos indexed now; and says so when nothing can answer."""
+one (retired partitions included); search answers only with videos indexed now; and says so
+when nothing can answer."""
 
 from pathlib import Path
 
@@ -8,7 +9,9 @@ from sqlalchemy import update
 
 from heimdex_pipeline.catalog.models import Video, VideoState
 from heimdex_pipeline.cli.demo import frame_at
+from heimdex_pipeline.pipeline.instance import dagster_instance
 from heimdex_pipeline.pipeline.local_runs import index_paths, reembed
+from heimdex_pipeline.pipeline.retire import retire_partitions
 from heimdex_pipeline.search.searcher import NoSearchIndexError, Searcher
 from heimdex_pipeline_tests.conftest import stores_of
 
@@ -50,8 +53,14 @@ def test_the_old_model_serves_until_the_new_one_holds_every_video(
         and "2 indexed videos still to embed" in (before.notes[0])
     )
 
+    # the two older videos' partitions retired: re-embedding gives them their partitions back
+    instance = dagster_instance(second)
+    older = {outcome.video_id for outcome in outcomes}
+    assert set(retire_partitions(instance, lambda: older, keep=1).retired) == older
     report = reembed(second)
     assert report.complete and report.active and report.videos == 3
+    assert set(instance.get_dynamic_partitions("videos")) >= older
+    instance.dispose()
     scene = outcomes[0].scenes[2]
     frame = frame_at(Path(outcomes[0].source), (scene["start_s"] + scene["end_s"]) / 2,
                      tmp_path / "q.png")  # fmt: skip

@@ -36,7 +36,12 @@ from heimdex_pipeline.library.sources import expand_inputs, source_uri_of
 from heimdex_pipeline.pipeline.instance import dagster_instance, reap_lost_runs
 from heimdex_pipeline.pipeline.partitions import videos
 from heimdex_pipeline.pipeline.progress import DONE, BatchProgress, IndexWatcher
-from heimdex_pipeline.pipeline.runs import local_run_tags, materialized_in_run, partition_batches
+from heimdex_pipeline.pipeline.runs import (
+    ensure_partitions,
+    local_run_tags,
+    materialized_in_run,
+    partition_batches,
+)
 from heimdex_pipeline.pipeline.sensors.failed_runs import mark_unfinished_videos_failed
 from heimdex_pipeline.pipeline.stages import ASSET_NAMES
 from heimdex_pipeline.pipeline.tags import INDEX_JOB, PEOPLE_JOB, REEMBED_JOB
@@ -122,8 +127,7 @@ def index_paths(
             video = register_video(session, video_id, uri, path.name, owner=owner)
             video.state, video.error_text = VideoState.UPLOADING, None  # queued again
             by_id[video_id] = path
-    known = set(instance.get_dynamic_partitions(videos.name))
-    instance.add_dynamic_partitions(videos.name, [v for v in by_id if v not in known])
+    ensure_partitions(instance, by_id)
 
     outcomes: dict[str, IndexOutcome] = {}
     figures: dict[str, dict[str, float]] = {}
@@ -284,6 +288,7 @@ def reembed(settings: Settings) -> ReembedReport:
     await_weights_verdict(settings)
     with stores.catalog.session() as session:
         targets = indexed_video_ids(session)
+    ensure_partitions(instance, targets)  # a retired video gets its partition back
     failed = 0
     for batch in partition_batches(instance, targets, settings.run_batch_size):
         result = job.execute_in_process(

@@ -138,6 +138,17 @@ def partitions_in_order(instance: dg.DagsterInstance, keys: Iterable[str]) -> li
     return [key for _, key in sorted(found)]
 
 
+def ensure_partitions(instance: dg.DagsterInstance, video_ids: Iterable[str]) -> list[str]:
+    """Give the videos without a partition (never run on this instance, or retired) one, at
+    the end of the order; returns those added."""
+    wanted = list(dict.fromkeys(video_ids))
+    present = set(partitions_in_order(instance, wanted))
+    missing = [v for v in wanted if v not in present]
+    if missing:
+        instance.add_dynamic_partitions(videos.name, missing)
+    return missing
+
+
 def materialized_in_run(
     instance: dg.DagsterInstance, run_id: str, asset_key: dg.AssetKey
 ) -> set[str]:
