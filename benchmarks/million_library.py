@@ -1,7 +1,8 @@
 """Heimdex's own operations on one large library, built once: inbox ticks (1,000 new keys, the
 same page while its runs wait, the page once indexed), `heimdex backfill --failed` with
 `--failed-share` of the library failed, and `heimdex videos --limit 50`, each command in its own
-process as an operator runs it.
+process as an operator runs it; then `GET /api/videos?limit=50` from a `heimdex serve` on the
+library (`--requests` of them, one at a time).
 
     .venv/bin/python benchmarks/million_library.py --library 1000000 --rounds 3
 
@@ -17,14 +18,52 @@ import json
 import statistics
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT))
 
 from benchmarks._common import save  # noqa: E402
+from benchmarks._runs import free_port  # noqa: E402
 from benchmarks.backfill_launch import timed  # noqa: E402
 from benchmarks.inbox_ticks import KINDS, _drop, _engine, build, environment  # noqa: E402
+
+
+def videos_page_ms(env: dict[str, str], requests: int) -> list[float]:
+    """Latencies (ms) of `GET /api/videos?limit=50` from `heimdex serve` on the library."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "heimdex_pipeline.cli.main", "serve", "--port", str(port)],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=5):
+                    break
+            except urllib.error.HTTPError:
+                break  # it answers (503 while a library has no search index yet)
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("heimdex serve did not come up") from None
+                time.sleep(0.5)
+        latencies = []
+        for _ in range(requests):
+            began = time.perf_counter()
+            with urllib.request.urlopen(f"{base}/api/videos?limit=50", timeout=60) as answer:
+                page = json.loads(answer.read())
+            latencies.append((time.perf_counter() - began) * 1000)
+        if len(page["videos"]) != 50:
+            raise SystemExit(f"GET /api/videos gave {len(page['videos'])} videos, not 50")
+        return latencies
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def main() -> None:
@@ -33,6 +72,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=1000)
     parser.add_argument("--failed-share", type=float, default=0.01)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
     from sqlalchemy import text
 
@@ -70,6 +110,7 @@ def main() -> None:
             figures["backfill_failed_s"].append(took)
             figures["videos_s"].append(timed([*heimdex, "videos", "--limit", "50"], env)[0])
             print("commands", round_, figures["backfill_failed_s"][-1], figures["videos_s"][-1])
+        figures["api_videos_ms"] = videos_page_ms(env, args.requests)
     finally:
         _drop(state["databases"])
     medians = {k: round(statistics.median(v), 3) for k, v in figures.items()}
