@@ -406,10 +406,15 @@ def soak(
             # the runs that take videos: the inbox's and the failed-runs sensor's re-runs (a
             # Dagster run retry carries on its failed run)
             takers = [r for r in runs if r in sensor_runs or ATTEMPT_TAG in r.tags]
+            # struck: failed for more than bad input, or a bad file's failure the failed-runs
+            # sensor read as the outage's (its step met the restart: CI saw bad-garbage re-run
+            # once by an outage re-run, then fail naming itself), so re-run under RERUN_OF_TAG
+            rerun_of = {r.tags.get(RERUN_OF_TAG) for r in runs}
             struck_runs = {
                 r.run_id
                 for r in takers
-                if r.status is dg.DagsterRunStatus.FAILURE and _struck(instance, r.run_id, bad_ids)
+                if r.status is dg.DagsterRunStatus.FAILURE
+                and (r.run_id in rerun_of or _struck(instance, r.run_id, bad_ids))
             }
             struck = {v for r in takers if r.run_id in struck_runs for v in run_videos(instance, r)}
             result.struck = sorted(struck - bad_ids)
