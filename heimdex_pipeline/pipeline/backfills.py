@@ -22,9 +22,8 @@ from dagster._core.remote_origin import (
 )
 from dagster._core.utils import make_new_backfill_id
 
-from heimdex_pipeline.pipeline.partitions import videos
 from heimdex_pipeline.pipeline.pooled_postgres import PARTITIONS_FRESH_S
-from heimdex_pipeline.pipeline.runs import partitions_in_order
+from heimdex_pipeline.pipeline.runs import ensure_partitions
 from heimdex_pipeline.pipeline.stages import ASSET_NAMES
 from heimdex_pipeline.pipeline.tags import INDEX_JOB, REEMBED_JOB
 
@@ -86,10 +85,8 @@ def launch_backfill(
     if not video_ids:
         raise BackfillError("no video matches: nothing to backfill")
     # in partition order: the daemon's checkpoint walks this list, and ranges follow it
-    present = partitions_in_order(instance, video_ids)
-    missing = sorted(set(video_ids) - set(present))
+    present, missing = ensure_partitions(instance, sorted(set(video_ids)))
     if missing:
-        instance.add_dynamic_partitions(videos.name, missing)
         # the daemon's partition list may be up to this old (pooled_postgres): a backfill it
         # read before seeing these partitions would drop them without a word
         time.sleep(PARTITIONS_FRESH_S)

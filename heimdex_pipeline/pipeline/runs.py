@@ -138,15 +138,19 @@ def partitions_in_order(instance: dg.DagsterInstance, keys: Iterable[str]) -> li
     return [key for _, key in sorted(found)]
 
 
-def ensure_partitions(instance: dg.DagsterInstance, video_ids: Iterable[str]) -> list[str]:
+def ensure_partitions(
+    instance: dg.DagsterInstance, video_ids: Iterable[str]
+) -> tuple[list[str], list[str]]:
     """Give the videos without a partition (never run on this instance, or retired) one, at
-    the end of the order; returns those added."""
+    the end of the order, in the order given. Returns those that had one, in partition order,
+    and those added."""
     wanted = list(dict.fromkeys(video_ids))
-    present = set(partitions_in_order(instance, wanted))
-    missing = [v for v in wanted if v not in present]
+    present = partitions_in_order(instance, wanted)
+    have = set(present)
+    missing = [v for v in wanted if v not in have]
     if missing:
         instance.add_dynamic_partitions(videos.name, missing)
-    return missing
+    return present, missing
 
 
 def materialized_in_run(
