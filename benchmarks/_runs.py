@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +76,24 @@ mutation ($partitions: [String!]!) {
 """
 
 
+def wait_until_answers(
+    url: str, process: subprocess.Popen, timeout_s: float, failure: str, poll_s: float = 0.5
+) -> None:
+    """Until `url` answers (any HTTP status: a 503 is an answer); RuntimeError(`failure`) when
+    `process` exits first or `timeout_s` pass."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(failure) from None
+            time.sleep(poll_s)
+
+
 class DevServer(NamedTuple):
     port: int
     pid: int  # the `dagster dev` process; runs and servers are its descendants
@@ -91,15 +110,10 @@ def dagster_dev(env: dict[str, str], log: Path) -> Iterator[DevServer]:
             preexec_fn=default_signals, start_new_session=True,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
-                        break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"dagster dev did not start, see {log}") from None
-                    time.sleep(1)
+            wait_until_answers(
+                f"http://127.0.0.1:{port}/server_info", process, 180,
+                f"dagster dev did not start, see {log}", poll_s=1,
+            )  # fmt: skip
             yield DevServer(port, process.pid)
         finally:
             os.killpg(process.pid, signal.SIGTERM)

@@ -33,7 +33,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT))
 
 from benchmarks._common import save  # noqa: E402
-from benchmarks._runs import default_signals, free_port, graphql  # noqa: E402
+from benchmarks._runs import (  # noqa: E402
+    default_signals,
+    free_port,
+    graphql,
+    wait_until_answers,
+)
 from benchmarks.inbox_ticks import _drop, _engine, build, environment  # noqa: E402
 
 ARTIFACTS = ROOT / "artifacts"
@@ -258,14 +262,12 @@ def processes(env: dict[str, str], name: str, daemon_s: float) -> dict:
             [sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml",
              "-h", "127.0.0.1", "-p", str(port)], env,
         )  # fmt: skip
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
-                    break
-            except OSError:
-                if webserver.poll() is not None or time.perf_counter() - began > 300:
-                    raise SystemExit("dagster-webserver did not start") from None
-                time.sleep(0.5)
+        wait_until_answers(
+            f"http://127.0.0.1:{port}/server_info",
+            webserver,
+            300,
+            "dagster-webserver did not start",
+        )
         figures["webserver_start_s"] = round(time.perf_counter() - began, 1)
         time.sleep(5)  # the code location loaded
         figures["webserver_at_start"] = memory_mb(webserver.pid)

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT))
 
 from benchmarks._common import save  # noqa: E402
-from benchmarks._runs import free_port  # noqa: E402
+from benchmarks._runs import free_port, wait_until_answers  # noqa: E402
 from benchmarks.backfill_launch import timed  # noqa: E402
 from benchmarks.inbox_ticks import KINDS, _drop, _engine, build, environment  # noqa: E402
 
@@ -41,17 +41,8 @@ def videos_page_ms(env: dict[str, str], requests: int) -> list[float]:
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=5):
-                    break
-            except urllib.error.HTTPError:
-                break  # it answers (503 while a library has no search index yet)
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("heimdex serve did not come up") from None
-                time.sleep(0.5)
+        # /health answers 503 while the library has no search index yet: an answer all the same
+        wait_until_answers(f"{base}/health", server, 180, "heimdex serve did not come up")
         latencies = []
         for _ in range(requests):
             began = time.perf_counter()
