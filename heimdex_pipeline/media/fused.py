@@ -4,7 +4,10 @@ camera motion; gradual transitions (dissolves, wipes, fades between shots) found
 frames further apart, their boundary put at the transition's middle (or at its one dominant
 step, when the "transition" is a hard cut). No scene is shorter than `min_scene_frames`, the first
 included; a cut after a burst of damaged frames is judged across the burst; a change of structure
-without a change of colour is a cut only when most of the picture changed.
+without a change of colour is a cut only when most of the picture changed. A step whose three
+scores are each just short of a cut's is strong together; a cut out of motion into a still shot
+stands out of the still side; a gradual transition out of a moving shot is judged against the
+steadier side.
 
 Everything is computed from the analysis planes the decode pass already makes (about 128 px
 wide, planar YUV): no colour conversion, no second decode. Cuts come out a few frames late
@@ -70,6 +73,24 @@ SPREAD_GRID = (8, 6)  # cells the picture is cut into to see how much of it chan
 # a cell changed when its mean |dY| is above SPREAD_LUMA and SPREAD_SHARE of the largest cell's
 # (relative: a low-contrast picture changes by little everywhere, a moved object by much locally)
 SPREAD_LUMA, SPREAD_SHARE = 3.0, 0.2
+# all three scores this share of their cut thresholds: strong together (a cut between two
+# pictures alike in layout, colour and light, each score just short of its own threshold)
+TOGETHER = 0.7
+# a cut without the spread over the picture still changes colour and light as a new shot does:
+# content at this share of `cut_content` (an object jumping on a calm background reached 0.44)
+SPREAD_CONTENT = 0.75
+# a flat picture's hash is noise when it flickers; steady (every step around below this), it is
+# the picture's faint structure and may tell a cut
+STEADY_HASH = 0.1
+# across a gradual transition, each of hist and hash at least this share of its threshold, the
+# two together at least both thresholds (a dissolve of colours that changes structure less)
+GRADUAL_EACH = 0.8
+# a transition out of a moving shot into a still one: `gradual_contrast` times the steadier
+# side's span, and this many times the moving side's (camera motion alone changes both alike)
+ONE_SIDE_CONTRAST = 1.6
+# ... in windows up to this half-width only: over longer spans a moving shot alone drifts as far
+# from itself as from another shot (a sample clip's slow move, 32 frames across, did)
+ONE_SIDE_MAX_W = 8
 MAX_BURST = 4  # damaged frames a cut may follow (more make a scene of their own: too short)
 DETOUR = 0.6  # across a burst: the step over it is at most this share of the steps through it
 
@@ -247,7 +268,12 @@ class FusedDetector:
         """A step large enough, in one score or another, to be a cut."""
         content, hist, hashd = step
         t = self.t
-        return hashd >= t.cut_hash or hist >= t.cut_hist or content >= t.cut_content
+        return (
+            hashd >= t.cut_hash
+            or hist >= t.cut_hist
+            or content >= t.cut_content
+            or min(hashd / t.cut_hash, hist / t.cut_hist, content / t.cut_content) >= TOGETHER
+        )
 
     def decided_s(self) -> float:
         """Frames up to here are decided (a later cut cannot come before the next one)."""
@@ -323,6 +349,9 @@ class FusedDetector:
             return (True, True, True), 0.0
         means = [sum(s[n] for s in steps) / len(steps) for n in range(3)]
         peaky = tuple(step[n] >= self.t.adaptive * means[n] + PEAK_FLOORS[n] for n in range(3))
+        calm_hash = self._stands_out_of_one_side(step, neighbours)
+        if calm_hash is not None:  # the motion is on the other side: the hash says much here
+            return (True, True, True), calm_hash
         # shake is judged by steps between pictures with structure: a flat picture's hash is
         # noise (the bottom of a fade would make any step out of it look like shake)
         hashes = [
@@ -333,6 +362,29 @@ class FusedDetector:
             and not (self.frames[j].flat or self.frames[j - 1].flat)
         ]
         return peaky, sum(hashes) / len(hashes) if hashes else 0.0  # type: ignore[return-value]
+
+    def _stands_out_of_one_side(
+        self, step: tuple[float, float, float], neighbours: list[int]
+    ) -> float | None:
+        """Motion on one side, calm on the other (a shaking camera, then a cut to a still
+        shot): the step is peaky against the calm side in all three scores and at least as large
+        as every step around it in each (the end of the motion alone is not). The calm side's
+        mean hash step if so, else None."""
+        known = [j for j in neighbours if 0 < j < len(self.frames) and 1 in self.frames[j].back]
+        sides = [
+            [self.frames[j].back[1] for j in known if j < neighbours[3]],
+            [self.frames[j].back[1] for j in known if j >= neighbours[3]],
+        ]
+        if not all(sides):
+            return None
+        calm = min(sides, key=lambda side: sum(s[2] for s in side))
+        every = sides[0] + sides[1]
+        stands_out = all(
+            step[n] >= self.t.adaptive * sum(s[n] for s in calm) / len(calm) + PEAK_FLOORS[n]
+            and step[n] >= max(s[n] for s in every)
+            for n in range(3)
+        )
+        return sum(s[2] for s in calm) / len(calm) if stands_out else None
 
     def _is_cut(self, i: int) -> bool:
         """A hard cut into frame i: the step from frame i - 1, or, when the frames just before
@@ -364,6 +416,8 @@ class FusedDetector:
             return True
         _, hist, hashd = self.frames[i].back[1]
         after = self.frames[i + 1].back[1]
+        if self.frames[i].flat or self.frames[i + 1].flat:  # a flat picture's hash is noise
+            return not self._strong((after[0], after[1], 0.0)) or after[1] < 0.5 * hist
         return not self._strong(after) or after[1] + after[2] < 0.5 * (hist + hashd)
 
     def _cut_from(self, i: int, gap: int) -> bool:
@@ -389,11 +443,15 @@ class FusedDetector:
         shaky = hash_around >= SHAKY_HASH  # the hash changes every frame: it says little
         if black_edge and not (peaky_content and content >= t.cut_content / 2):
             return False  # a fade from or to black, not a cut
-        if flat_edge and not peaky_content:
+        if flat_edge and not peaky_content and not self._steady_structure(i, gap, peaky_hash):
             return False  # a flat picture's histogram jumps bins on a small change of light
         # Structure without colour: a new shot only when most of the picture changed, not when
         # one object moved over a calm background (a slideshow, a screen recording).
-        spread_ok = hist >= t.cut_hist or self.frames[i].spread.get(gap, 0.0) >= t.spread
+        spread_ok = (
+            hist >= t.cut_hist
+            or self.frames[i].spread.get(gap, 0.0) >= t.spread
+            or (gap == 1 and content >= SPREAD_CONTENT * t.cut_content)
+        )
         structure = (
             peaky_hash
             and (peaky_hist or peaky_content)
@@ -420,6 +478,17 @@ class FusedDetector:
                 ):
                     return False
         return True
+
+    def _steady_structure(self, i: int, gap: int, peaky_hash: bool) -> bool:
+        """Into or out of a flat picture, a cut the content score is too faint to see (a night
+        shot): the histogram steps as a cut's does and the hash, steady on both sides, steps
+        out of its neighbours' (a flat picture's hash that flickers says nothing)."""
+        _, hist, _ = self.frames[i].back[gap]
+        if not peaky_hash or hist < self.t.cut_hist / 2:
+            return False
+        around = [*range(i - gap - 2, i - gap + 1), *range(i + 1, i + 4)]
+        steps = [self.frames[j].back[1] for j in around if 0 < j < len(self.frames)]
+        return len(steps) == 6 and max(s[2] for s in steps) < STEADY_HASH
 
     def _ends_dip_between_shots(self, i: int) -> bool:
         """A dip to dark whose pictures before and after differ: unless a cut led into it (the
@@ -469,13 +538,19 @@ class FusedDetector:
             if here is None:
                 continue
             _, hist, hashd = self.frames[b].back[2 * w]
-            if hist < t.gradual_hist or hashd < t.gradual_hash:
-                continue
+            ratios = (hist / t.gradual_hist, hashd / t.gradual_hash)
+            if min(ratios) < GRADUAL_EACH or sum(ratios) < 2:
+                continue  # the ends must differ as two shots do, in colour and in structure
             within = [
                 v for v in (self._across(a - 2 * w, a), self._across(b, b + 2 * w)) if v is not None
             ]
-            if len(within) < 2 or here < t.gradual_contrast * max(within):
-                continue  # both sides must be seen steady: else it may be a camera move
+            if (
+                len(within) < 2
+                or here < t.gradual_contrast * min(within)
+                or here
+                < (ONE_SIDE_CONTRAST if w <= ONE_SIDE_MAX_W else t.gradual_contrast) * max(within)
+            ):
+                continue  # both sides must be seen, steadier: else it may be a camera move
             if any(self._is_cut(j) for j in range(max(1, a - w), min(len(self.frames), b + w))):
                 continue
             if not self._middle_of_plateau(i, w, here):
