@@ -340,16 +340,20 @@ class FusedDetector:
         """Which of the step's three scores stand out from those of the steps into the
         neighbour frames, and the neighbours' mean hash distance between pictures with structure
         (high: the camera shakes, the hash says little)."""
-        steps = [
-            self.frames[j].back[1]
-            for j in neighbours
-            if 0 < j < len(self.frames) and 1 in self.frames[j].back
+        sides = [
+            [
+                self.frames[j].back[1]
+                for j in side
+                if 0 < j < len(self.frames) and 1 in self.frames[j].back
+            ]
+            for side in (neighbours[:3], neighbours[3:])
         ]
+        steps = sides[0] + sides[1]
         if not steps:
             return (True, True, True), 0.0
         means = [sum(s[n] for s in steps) / len(steps) for n in range(3)]
         peaky = tuple(step[n] >= self.t.adaptive * means[n] + PEAK_FLOORS[n] for n in range(3))
-        calm_hash = self._stands_out_of_one_side(step, neighbours)
+        calm_hash = self._stands_out_of_one_side(step, sides)
         if calm_hash is not None:  # the motion is on the other side: the hash says much here
             return (True, True, True), calm_hash
         # shake is judged by steps between pictures with structure: a flat picture's hash is
@@ -364,17 +368,13 @@ class FusedDetector:
         return peaky, sum(hashes) / len(hashes) if hashes else 0.0  # type: ignore[return-value]
 
     def _stands_out_of_one_side(
-        self, step: tuple[float, float, float], neighbours: list[int]
+        self, step: tuple[float, float, float], sides: list[list[tuple[float, float, float]]]
     ) -> float | None:
         """Motion on one side, calm on the other (a shaking camera, then a cut to a still
         shot): the step is peaky against the calm side in all three scores and at least as large
         as every step around it in each (the end of the motion alone is not). The calm side's
-        mean hash step if so, else None."""
-        known = [j for j in neighbours if 0 < j < len(self.frames) and 1 in self.frames[j].back]
-        sides = [
-            [self.frames[j].back[1] for j in known if j < neighbours[3]],
-            [self.frames[j].back[1] for j in known if j >= neighbours[3]],
-        ]
+        mean hash step if so, else None. `sides`: the steps into the neighbours before and
+        after."""
         if not all(sides):
             return None
         calm = min(sides, key=lambda side: sum(s[2] for s in side))
@@ -443,7 +443,8 @@ class FusedDetector:
         shaky = hash_around >= SHAKY_HASH  # the hash changes every frame: it says little
         if black_edge and not (peaky_content and content >= t.cut_content / 2):
             return False  # a fade from or to black, not a cut
-        if flat_edge and not peaky_content and not self._steady_structure(i, gap, peaky_hash):
+        steady = peaky_hash and self._steady_structure(i, gap, neighbours)
+        if flat_edge and not peaky_content and not steady:
             return False  # a flat picture's histogram jumps bins on a small change of light
         # Structure without colour: a new shot only when most of the picture changed, not when
         # one object moved over a calm background (a slideshow, a screen recording).
@@ -479,15 +480,15 @@ class FusedDetector:
                     return False
         return True
 
-    def _steady_structure(self, i: int, gap: int, peaky_hash: bool) -> bool:
+    def _steady_structure(self, i: int, gap: int, neighbours: list[int]) -> bool:
         """Into or out of a flat picture, a cut the content score is too faint to see (a night
-        shot): the histogram steps as a cut's does and the hash, steady on both sides, steps
-        out of its neighbours' (a flat picture's hash that flickers says nothing)."""
+        shot): the histogram steps as a cut's does and the hash is steady in every step around
+        (the caller has seen it step out of them; a flat picture's hash that flickers says
+        nothing)."""
         _, hist, _ = self.frames[i].back[gap]
-        if not peaky_hash or hist < self.t.cut_hist / 2:
+        if hist < self.t.cut_hist / 2:
             return False
-        around = [*range(i - gap - 2, i - gap + 1), *range(i + 1, i + 4)]
-        steps = [self.frames[j].back[1] for j in around if 0 < j < len(self.frames)]
+        steps = [self.frames[j].back[1] for j in neighbours if 0 < j < len(self.frames)]
         return len(steps) == 6 and max(s[2] for s in steps) < STEADY_HASH
 
     def _ends_dip_between_shots(self, i: int) -> bool:
