@@ -10,7 +10,10 @@ batch insert per 10,000), and `--failed-share` of the videos failed (failed runs
 `--batch` videos each, every asset planned and none materialized). Then, in order:
 
 - rounds: every partition kept, then, for each `--keep N` (largest first), after `heimdex
-  retire --keep N` (the failed videos marked so in the catalog first); in each round:
+  retire --keep N` (the failed videos marked so in the catalog first); each round once for
+  each `--health-from` (`kept`: the storage's `kept_partitions_def: videos`, as
+  deploy/dagster.yaml has it; `all`: without it, Dagster's own reads of every key), Dagster's
+  stored health cache wiped before each, so that each first visit rebuilds it; in each:
 - `dagster-webserver` on the workspace, its memory once it answers;
 - the partitions page of `raw_videos` in Chromium (first visit, while Dagster's status cache
   is built, then again, then after one new partition: an upload, which changes the id Dagster
@@ -182,6 +185,25 @@ def _stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def health_from(env: dict[str, str], source: str) -> None:
+    """The instance's storage reading asset health from the kept partitions (`kept`) or from
+    every key (`all`, Dagster's own reads), and its stored health cache wiped."""
+    import dagster as dg
+
+    config = Path(env["DAGSTER_HOME"]) / "dagster.yaml"
+    lines = [line for line in config.read_text().splitlines() if "kept_partitions_def" not in line]
+    if source == "kept":
+        at = next(i for i, line in enumerate(lines) if "postgres_url:" in line)
+        lines.insert(at + 1, "      kept_partitions_def: videos")
+    config.write_text("\n".join(lines) + "\n")
+    instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+    try:
+        keys = instance.get_asset_keys()
+        instance.wipe_asset_cached_status(list(keys))
+    finally:
+        instance.dispose()
+
+
 def timed_health(port: int) -> tuple[float, dict]:
     began = time.perf_counter()
     answer = graphql(port, HEALTH, {"asset": ["raw_videos"]}, timeout=600)
@@ -310,9 +332,10 @@ def measure(
     daemon_s: float,
     keeps: list[int],
     all_kept: bool = True,
+    sources: tuple[str, ...] = ("kept",),
 ) -> dict:
     """One library; its rounds: every partition kept (unless `all_kept` is false), then each
-    of `keeps`, largest first, retired down to."""
+    of `keeps`, largest first, retired down to; each round once per health source."""
     state = build(library, pooled=True)
     print(f"library of {library:,} built in {state['build_s']} s", flush=True)
     figures: dict = {"library": library, "build_s": state["build_s"], "assets": assets}
@@ -321,15 +344,22 @@ def measure(
         figures.update(write_history(state, assets, failed_share, batch))
         print(f"  history written in {figures['history_s']} s", flush=True)
         rounds: list[dict] = []
+
+        def each_source(name: str, **round_figures) -> None:
+            for source in sources:
+                health_from(env, source)
+                label = f"{name}-health-{source}"
+                rounds.append(
+                    {**round_figures, "health_from": source, **processes(env, label, daemon_s)}
+                )
+                print(f"  {json.dumps(rounds[-1])}", flush=True)
+
         if all_kept:
-            rounds.append({"keep": None, **processes(env, f"{library}", daemon_s)})
-            print(f"  {json.dumps(rounds[-1])}", flush=True)
+            each_source(f"{library}", keep=None)
         for at, keep in enumerate(sorted(keeps, reverse=True)):
             every = round(1 / failed_share)
             retired = retire(state, env, keep, figures["failed"], every, mark=at == 0)
-            name = f"{library}-keep-{keep}"
-            rounds.append({"keep": keep, "retired": retired, **processes(env, name, daemon_s)})
-            print(f"  {json.dumps(rounds[-1])}", flush=True)
+            each_source(f"{library}-keep-{keep}", keep=keep, retired=retired)
         figures["rounds"] = rounds
     finally:
         _drop(state["databases"])
@@ -353,6 +383,10 @@ def main() -> None:
     parser.add_argument(
         "--no-all-kept", action="store_true", help="skip the round with every partition kept"
     )
+    parser.add_argument(
+        "--health-from", default="kept",
+        help="comma-separated: kept (kept_partitions_def, as deployed), all (Dagster's reads)",
+    )  # fmt: skip
     args = parser.parse_args()
     results = [
         measure(
@@ -363,6 +397,7 @@ def main() -> None:
             args.daemon_s,
             args.keep,
             not args.no_all_kept,
+            tuple(args.health_from.split(",")),
         )
         for n in args.library or [100_000]
     ]

@@ -97,6 +97,7 @@ def build(library: int, pooled: bool = False) -> dict:
     storage = (
         "  custom:\n    module: heimdex_pipeline.pipeline.pooled_postgres\n"
         f"    class: PooledPostgresStorage\n    config:\n      postgres_url: {url}\n"
+        "      kept_partitions_def: videos\n"  # as deploy/dagster.yaml has it
         if pooled
         else f"  postgres:\n    postgres_url: {url}\n"
     )

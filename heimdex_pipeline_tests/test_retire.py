@@ -68,6 +68,7 @@ def library(request, tmp_path, tiny_clip, monkeypatch):
         (home / "dagster" / "dagster.yaml").write_text(
             "storage:\n  custom:\n    module: heimdex_pipeline.pipeline.pooled_postgres\n"
             f"    class: PooledPostgresStorage\n    config:\n      postgres_url: {url}\n"
+            "      kept_partitions_def: videos\n"
             "telemetry:\n  enabled: false\n"
         )
         extra["HEIMDEX_DATABASE_URL"] = catalog

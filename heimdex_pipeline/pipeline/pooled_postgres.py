@@ -9,7 +9,9 @@ of the seven steps, reads the whole `videos` partition list to resolve the range
   what the webserver already gets (`optimize_for_webserver`), with a check before each use so
   that a PostgreSQL restart costs no query;
 - the partition list read once a second at most per instance (a list this instance changed is
-  read again at once): the seven reads of one run creation become one.
+  read again at once): the seven reads of one run creation become one;
+- with `kept_partitions_def: videos` in its config, an asset's health rebuilt from the kept
+  partitions, not from every key it ever had (`kept_health.py`; `heimdex retire`).
 
 Figures: `benchmarks/inbox_burst.py` and the README. Configured like `storage: postgres:` (the
 same `postgres_db` or `postgres_url`), under `storage: custom:`.
@@ -19,9 +21,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from dagster import AssetKey
+from dagster._config import Field, StringSource
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.config import PostgresStorageConfig
 from dagster._serdes import ConfigurableClassData
@@ -34,8 +38,11 @@ from dagster_postgres import (
 from dagster_postgres.utils import (
     create_pg_engine,
     get_token_provider_from_config,
+    pg_config,
     pg_url_from_config,
 )
+
+from heimdex_pipeline.pipeline import kept_health
 
 if TYPE_CHECKING:
     from dagster_postgres.auth import PgTokenProvider
@@ -53,11 +60,15 @@ class CachedPartitionsEventLogStorage(PostgresEventLogStorage):
     """The event log storage keeping a connection (closed when the instance is disposed), with
     `get_dynamic_partitions` read at most once a second. A read
     that began before this process changed the list is never kept (the daemon's threads share
-    one storage: the asset daemon's read must not hide the sensor's new partitions)."""
+    one storage: the asset daemon's read must not hide the sensor's new partitions).
 
-    def __init__(self, *args, **kwargs):
+    `kept_partitions_def`: the dynamic partitions definition every partitioned asset of the
+    instance uses; each asset's materialized and planned partitions are then read from it."""
+
+    def __init__(self, *args, kept_partitions_def: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         _keep_a_connection(self)
+        self.kept_partitions_def = kept_partitions_def
         self._partitions: dict[str, tuple[float, list[str]]] = {}
         self._changes = 0  # changes this process made to any partition list
         self._lock = threading.Lock()
@@ -72,6 +83,32 @@ class CachedPartitionsEventLogStorage(PostgresEventLogStorage):
             if self._changes == changes:
                 self._partitions[partitions_def_name] = (began, keys)
         return list(keys)
+
+    def get_existing_dynamic_partitions(
+        self, partitions_def_name: str, partition_keys: Sequence[str]
+    ) -> set[str]:
+        if len(partition_keys) > kept_health.LIST_READ_FROM:
+            return kept_health.existing(self, partitions_def_name, partition_keys)
+        return set(super().get_existing_dynamic_partitions(partitions_def_name, partition_keys))
+
+    def get_materialized_partitions(
+        self,
+        asset_key: AssetKey,
+        before_cursor: int | None = None,
+        after_cursor: int | None = None,
+    ) -> set[str]:
+        if self.kept_partitions_def and before_cursor is None and after_cursor is None:
+            return kept_health.materialized(self, self.kept_partitions_def, asset_key)
+        return super().get_materialized_partitions(asset_key, before_cursor, after_cursor)
+
+    def get_latest_asset_partition_materialization_attempts_without_materializations(
+        self, asset_key: AssetKey, after_storage_id: int | None = None
+    ) -> Mapping[str, tuple[str, int]]:
+        if self.kept_partitions_def and after_storage_id is None:
+            return kept_health.planned_not_materialized(self, self.kept_partitions_def, asset_key)
+        return super().get_latest_asset_partition_materialization_attempts_without_materializations(
+            asset_key, after_storage_id
+        )
 
     def _changed(self) -> None:
         with self._lock:
@@ -142,6 +179,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         should_autocreate_tables: bool = True,
         inst_data: ConfigurableClassData | None = None,
         token_provider: PgTokenProvider | None = None,
+        kept_partitions_def: str | None = None,
     ):
         # DagsterPostgresStorage.__init__ less its plain run and event log storages, which it
         # would open (tables inspected) only to have them replaced: once per sensor evaluation
@@ -152,12 +190,27 @@ class PooledPostgresStorage(DagsterPostgresStorage):
             postgres_url, should_autocreate_tables, token_provider=token_provider
         )
         self._event_log_storage = CachedPartitionsEventLogStorage(
-            postgres_url, should_autocreate_tables, token_provider=token_provider
+            postgres_url,
+            should_autocreate_tables,
+            token_provider=token_provider,
+            kept_partitions_def=kept_partitions_def,
         )
         self._schedule_storage = PostgresScheduleStorage(
             postgres_url, should_autocreate_tables, token_provider=token_provider
         )
         DagsterStorage.__init__(self)
+
+    @classmethod
+    def config_type(cls):
+        return {
+            **pg_config(),
+            "kept_partitions_def": Field(
+                StringSource,
+                is_required=False,
+                description="The dynamic partitions definition every partitioned asset of "
+                "the instance uses: asset health is read from its kept partitions.",
+            ),
+        }
 
     @classmethod
     def from_config_value(  # ty: ignore[invalid-method-override]
@@ -168,4 +221,5 @@ class PooledPostgresStorage(DagsterPostgresStorage):
             postgres_url=pg_url_from_config(config_value),
             should_autocreate_tables=config_value.get("should_autocreate_tables", True),
             token_provider=get_token_provider_from_config(config_value),
+            kept_partitions_def=config_value.get("kept_partitions_def"),
         )

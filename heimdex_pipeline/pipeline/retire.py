@@ -3,10 +3,10 @@ for every video the library ever indexed.
 
 What reads the partition list (the asset's partitions page once its health is cached, the
 health query, run creation, the webserver's memory) is then bounded by what is kept, not by the
-library. What is not: Dagster caches each asset's health under an id made of every partition
-key, so each new video changes it, and the rebuild reads every key the asset ever materialized,
-retired ones included (about two minutes at 1,000,000 videos with 100,000 kept; README, "What
-grows with the library").
+library. Dagster rebuilds an asset's health whenever the list changes, from every key the asset
+ever had, retired ones included, unless the storage reads it from the kept partitions
+(`kept_health.py`, `kept_partitions_def` in deploy/dagster.yaml; README, "What grows with the
+library").
 
 A retired video stays in the catalog (the record of every video): search, listing, deletion and
 its media are untouched; its materializations stay in Dagster's event log (its history, with
