@@ -194,3 +194,21 @@ def test_every_boundary_the_last_fresh_seeds_missed_is_found(
         shots=FusedDetector(),
     ).cuts_s  # fmt: skip
     assert match(found, clip) == (len(clip.boundaries), 0, 0), (found, clip.boundaries)
+
+
+def test_a_fast_pan_is_not_taken_for_damage_before_a_cut(tmp_path: Path, sample_videos: Path):
+    """Seed 59's compression_damage-011: a fast pan (every hash step strong, as damage's are)
+    with one damaged frame, then a hard cut 14 frames on. Judged as damage, the pan made a cut
+    of its own, and the real cut, too close after it, was dropped (ContentDetector does the same
+    from the damaged frame)."""
+    from benchmarks import shot_corpus
+    from benchmarks.shot_corpus_eval import match
+
+    clip = shot_corpus.make_clip(
+        tmp_path, shot_corpus.ShotBank(sample_videos), "compression_damage", 11, 59
+    )
+    found = analyse_video(
+        clip.path, probe(clip.path), DetectorSettings(detector="fused"), SampleSettings(), 30.0,
+        shots=FusedDetector(),
+    ).cuts_s  # fmt: skip
+    assert match(found, clip) == (1, 0, 0), (found, clip.boundaries)

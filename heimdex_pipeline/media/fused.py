@@ -401,6 +401,8 @@ class FusedDetector:
             gap = burst + 1
             if gap not in self.frames[i].back or self.frames[i - gap].flat:
                 break  # a flat picture before (the bottom of a fade) is nothing to judge from
+            if self._moving_into(i - gap):
+                continue  # not the last clean frame: the damage, or a moving shot's motion
             # Damage is a detour: the steps through the burst add up to much more than the
             # step over it (a fade or motion goes one way: its steps add up to about that).
             over = sum(self.frames[i].back[gap][1:])
@@ -408,6 +410,12 @@ class FusedDetector:
             if over <= DETOUR * through and self._cut_from(i, gap) and self._persists(i):
                 return True
         return False
+
+    def _moving_into(self, p: int) -> bool:
+        """The camera or the scene moves into frame p: the hash steps into the three frames up
+        to it average a shaking camera's (a fast pan's steps are each strong, as damage's are)."""
+        steps = [self.frames[j].back[1][2] for j in range(p - 2, p + 1) if 1 in self.frames[j].back]
+        return bool(steps) and sum(steps) / len(steps) >= SHAKY_HASH
 
     def _persists(self, i: int) -> bool:
         """The picture at frame i is still there a frame later: the next step is small beside
