@@ -131,6 +131,17 @@ def fresh_database(server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+def pooled_dagster_yaml(url: str, kept: bool = True) -> str:
+    """A dagster.yaml on Heimdex's pooled PostgreSQL storage at `url` (a postgresql+psycopg2://
+    URL), with `kept_partitions_def: videos` as deploy/dagster.yaml has it unless not `kept`."""
+    return (
+        "storage:\n  custom:\n    module: heimdex_pipeline.pipeline.pooled_postgres\n"
+        f"    class: PooledPostgresStorage\n    config:\n      postgres_url: {url}\n"
+        + ("      kept_partitions_def: videos\n" if kept else "")
+        + "telemetry:\n  enabled: false\n"
+    )
+
+
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""

@@ -20,6 +20,7 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 from heimdex_pipeline.pipeline import kept_health
 from heimdex_pipeline.pipeline.partitions import videos
 from heimdex_pipeline.pipeline.retire import delete_partitions
+from heimdex_pipeline_tests.conftest import pooled_dagster_yaml
 
 pytestmark = pytest.mark.slow  # PostgreSQL
 
@@ -29,12 +30,7 @@ KEYS = [f"p{i}" for i in range(10)]
 
 def _instance(home: Path, url: str, kept: bool) -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(
-        "storage:\n  custom:\n    module: heimdex_pipeline.pipeline.pooled_postgres\n"
-        f"    class: PooledPostgresStorage\n    config:\n      postgres_url: {url}\n"
-        + ("      kept_partitions_def: videos\n" if kept else "")
-        + "telemetry:\n  enabled: false\n"
-    )
+    (home / "dagster.yaml").write_text(pooled_dagster_yaml(url, kept))
     return dg.DagsterInstance.from_config(str(home))
 
 

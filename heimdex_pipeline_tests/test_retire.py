@@ -18,7 +18,12 @@ from heimdex_pipeline.pipeline.instance import dagster_instance
 from heimdex_pipeline.pipeline.retire import retire_partitions, to_retire
 from heimdex_pipeline.pipeline.tags import INDEX_JOB, RANGE_END_TAG, RANGE_START_TAG
 from heimdex_pipeline.settings import load_settings
-from heimdex_pipeline_tests.conftest import fresh_database, stores_of, suite_env
+from heimdex_pipeline_tests.conftest import (
+    fresh_database,
+    pooled_dagster_yaml,
+    stores_of,
+    suite_env,
+)
 
 STATES = {
     "a": VideoState.INDEXED,
@@ -65,12 +70,7 @@ def library(request, tmp_path, tiny_clip, monkeypatch):
         url = databases.enter_context(fresh_database(server))
         url = url.replace("postgresql://", "postgresql+psycopg2://")
         (home / "dagster").mkdir(parents=True)
-        (home / "dagster" / "dagster.yaml").write_text(
-            "storage:\n  custom:\n    module: heimdex_pipeline.pipeline.pooled_postgres\n"
-            f"    class: PooledPostgresStorage\n    config:\n      postgres_url: {url}\n"
-            "      kept_partitions_def: videos\n"
-            "telemetry:\n  enabled: false\n"
-        )
+        (home / "dagster" / "dagster.yaml").write_text(pooled_dagster_yaml(url))
         extra["HEIMDEX_DATABASE_URL"] = catalog
     for name, value in suite_env(home, tiny_clip, **extra).items():
         monkeypatch.setenv(name, value)

@@ -16,7 +16,7 @@ partitioned asset of the instance uses (Heimdex's `videos`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import sqlalchemy as db
 from dagster import AssetKey
@@ -30,13 +30,6 @@ LIST_READ_FROM = 10_000
 
 MATERIALIZATION = DagsterEventType.ASSET_MATERIALIZATION.value
 PLANNED = DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value
-
-
-def existing(
-    storage: SqlEventLogStorage, partitions_def_name: str, keys: Sequence[str]
-) -> set[str]:
-    """The keys that are partitions of the definition, from one read of its list."""
-    return set(storage.get_dynamic_partitions(partitions_def_name)) & set(keys)
 
 
 def _latest(

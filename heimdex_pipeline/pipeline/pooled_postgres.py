@@ -28,6 +28,7 @@ from dagster import AssetKey
 from dagster._config import Field, StringSource
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.config import PostgresStorageConfig
+from dagster._core.storage.event_log.base import EventLogStorage
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import (
     DagsterPostgresStorage,
@@ -87,8 +88,13 @@ class CachedPartitionsEventLogStorage(PostgresEventLogStorage):
     def get_existing_dynamic_partitions(
         self, partitions_def_name: str, partition_keys: Sequence[str]
     ) -> set[str]:
-        if len(partition_keys) > kept_health.LIST_READ_FROM:
-            return kept_health.existing(self, partitions_def_name, partition_keys)
+        if len(partition_keys) > kept_health.LIST_READ_FROM:  # one read of the list: the
+            # base storage's way (its cached read here), not a query per 1,000 keys
+            return set(
+                EventLogStorage.get_existing_dynamic_partitions(
+                    self, partitions_def_name, partition_keys
+                )
+            )
         return set(super().get_existing_dynamic_partitions(partitions_def_name, partition_keys))
 
     def get_materialized_partitions(
