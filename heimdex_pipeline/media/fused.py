@@ -91,6 +91,9 @@ ONE_SIDE_CONTRAST = 1.6
 # ... in windows up to this half-width only: over longer spans a moving shot alone drifts as far
 # from itself as from another shot (a sample clip's slow move, 32 frames across, did)
 ONE_SIDE_MAX_W = 8
+# frames after i that judging a cut into frame i reads (the flash test's five, the neighbours'
+# three): its answer is final once they are in
+CUT_READS_AHEAD = 6
 MAX_BURST = 4  # damaged frames a cut may follow (more make a scene of their own: too short)
 DETOUR = 0.6  # across a burst: the step over it is at most this share of the steps through it
 
@@ -127,7 +130,7 @@ class _Signature:
         y = flat[: rows * width].reshape(rows, width)
         quarter = (rows // 2) * (width // 2)
         uv = flat[rows * width : rows * width + 2 * quarter]
-        self.planes = (y[::2, ::2].astype(np.int16), uv.astype(np.int16))
+        self.planes = (np.ascontiguousarray(y[::2, ::2]), uv)
         mean, std = cv2.meanStdDev(y)
         self.luma, self.std = float(mean[0, 0]), float(std[0, 0])
         u = uv[:quarter].reshape(1, -1)
@@ -148,12 +151,12 @@ class _Signature:
         """Mean |dY|, |dU|, |dV| / 255 (luma at half resolution, chroma as it is), and the share
         of the picture whose luma changed (cells of SPREAD_GRID): an object that moves changes
         a few cells, a new shot nearly all."""
-        diff = np.abs(self.planes[0] - other.planes[0])
-        luma = float(diff.mean())
-        chroma = float(np.abs(self.planes[1] - other.planes[1]).mean())
+        diff = cv2.absdiff(self.planes[0], other.planes[0])  # uint8 |a - b|: exact
+        luma = cv2.mean(diff)[0]
+        chroma = cv2.mean(cv2.absdiff(self.planes[1], other.planes[1]))[0]
         cells = cv2.resize(diff.astype(np.float32), SPREAD_GRID, interpolation=cv2.INTER_AREA)
         changed = cells > max(SPREAD_LUMA, SPREAD_SHARE * float(cells.max()))
-        return (luma + 2 * chroma) / 3 / 255, float(changed.mean())
+        return (luma + 2 * chroma) / 3 / 255, np.count_nonzero(changed) / changed.size
 
     def hash_distance(self, other: _Signature) -> float:
         return (self.hash ^ other.hash).bit_count() / 63
@@ -166,6 +169,9 @@ class FusedDetector:
         self.t = thresholds or FusedThresholds()
         self._signatures: deque[_Signature] = deque(maxlen=max(LOOKBACK) + 1)
         self.frames: list[_Frame] = []  # kept for the whole video: a few hundred bytes each
+        self._dark_before: list[int] = [0]  # [j]: how many of frames [0, j) are dark
+        # _is_cut's answers, kept once the frames they read (up to CUT_READS_AHEAD on) are in
+        self._cuts: dict[int, bool] = {}
         self._decided = 0  # frames [0, _decided) are decided
         self._last_cut_s = -1e9
         self._last_cut_frame = 0  # the first scene starts at frame 0
@@ -197,6 +203,7 @@ class FusedDetector:
                 for k in range(2, min(MAX_BURST + 1, len(self._signatures)) + 1):
                     frame.spread[k] = signature.content(self._signatures[-k])[1]
         self.frames.append(frame)
+        self._dark_before.append(self._dark_before[-1] + (signature.luma < DARK_LUMA))
         self._follow_dips(signature)
         self._signatures.append(signature)
         return self._decide(upto=len(self.frames) - LATENCY)
@@ -387,6 +394,15 @@ class FusedDetector:
         return sum(s[2] for s in calm) / len(calm) if stands_out else None
 
     def _is_cut(self, i: int) -> bool:
+        """A hard cut into frame i (see `_judge_cut`), judged once the frames it reads are in."""
+        known = self._cuts.get(i)
+        if known is None:
+            known = self._judge_cut(i)
+            if self._finished or i + CUT_READS_AHEAD < len(self.frames):
+                self._cuts[i] = known
+        return known
+
+    def _judge_cut(self, i: int) -> bool:
         """A hard cut into frame i: the step from frame i - 1, or, when the frames just before
         are a burst of damage (each step into them strong), the step from the last frame before
         the burst; and the new picture lasts (a damaged frame does not)."""
@@ -517,7 +533,7 @@ class FusedDetector:
         flat (nothing to compare) or a dark dip lies between them (a fade: the dip's business)."""
         if a < 0 or b >= len(self.frames):
             return None
-        if any(self.frames[j].luma < DARK_LUMA for j in range(a, b + 1)):
+        if self._dark_before[b + 1] != self._dark_before[a]:
             return None
         if self.frames[a].flat or self.frames[b].flat:
             return None
