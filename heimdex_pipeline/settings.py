@@ -123,7 +123,7 @@ class Settings:
     asr_model: str = "tiny.en"  # a faster-whisper name, a CTranslate2 folder, or `off`
     asr_language: str | None = None  # None: detect
     sensor_interval_s: int = 30  # how often the inbox and the run sensors look
-    inbox_runs_per_tick: int = 4  # runs one inbox tick asks for at most (the daemon creates them)
+    inbox_runs_per_tick: int = 4  # runs an inbox tick asks for at most (fewer on a slow daemon)
     # `videos` partitions Dagster keeps at most: those of older indexed videos are retired
     # (pipeline/retire.py) by the hourly sensor and `heimdex retire`; None: every one is kept
     keep_partitions: int | None = None
@@ -251,7 +251,8 @@ class Environment(BaseSettings):
         "HEIMDEX_SENSOR_INTERVAL_S", default=30
     )
     # Dagster's daemon takes 1.5-4 s to create a run of 25 videos here (its planned events):
-    # a tick that asks for more runs than this leaves the rest of its page to the next tick
+    # a tick asks for at most this many runs, fewer when the daemon made the last tick's slowly
+    # (sensors/inbox.py, RUN_CREATION_BUDGET_S), and leaves the rest of its page to the next
     inbox_runs_per_tick: Annotated[int, Field(ge=1, le=1000)] = _var(
         "HEIMDEX_INBOX_RUNS_PER_TICK", default=4
     )

@@ -3,7 +3,7 @@
 import urllib.parse
 import urllib.request
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -18,20 +18,29 @@ from heimdex_pipeline.pipeline.local_runs import QUIET_RUN_CONFIG
 from heimdex_pipeline.pipeline.runs import partition_range, partitions_in_order
 from heimdex_pipeline.pipeline.sensors.inbox import (
     REASK_AFTER_S,
+    UNMEASURED_PACE,
     InboxCursor,
     build_inbox_sensor,
+    run_pace,
+    runs_within_budget,
     scan_inbox,
 )
-from heimdex_pipeline.pipeline.tags import HANDLED_TAG, INDEX_JOB, LEFT_TO_RUN_RETRY, WILL_RETRY_TAG
+from heimdex_pipeline.pipeline.tags import (
+    HANDLED_TAG,
+    INDEX_JOB,
+    LEFT_TO_RUN_RETRY,
+    RUN_KEY_TAG,
+    WILL_RETRY_TAG,
+)
 from heimdex_pipeline_tests.conftest import stores_of
 from heimdex_pipeline_tests.snapshots import snapshot
 
 
-def tick(settings, instance, cursor=None, batch_size=10) -> dg.SensorResult:
+def tick(settings, instance, cursor=None, batch_size=10, runs_per_tick=None) -> dg.SensorResult:
     resources = build_definitions(settings).resources
     needed = {key: resources[key] for key in ("catalog", "objects", "vectors")}
     with dg.build_sensor_context(instance=instance, resources=needed, cursor=cursor) as context:
-        return build_inbox_sensor(batch_size)(context)
+        return build_inbox_sensor(batch_size, runs_per_tick=runs_per_tick)(context)
 
 
 def asked_long_ago(stores, video_ids: list[str] | None = None) -> None:
@@ -173,6 +182,46 @@ def test_a_burst_is_taken_a_few_runs_a_tick_and_none_is_lost(inbox):
     assert pages[0].next_cursor.after == "incoming/clip-3.mp4"
     seen = [v for page in pages for v, _ in page.to_index]
     assert len(seen) == len(set(seen)) == 7
+
+
+def made_runs(instance: dg.DagsterInstance, seconds_apart: list[float]) -> list[str]:
+    """Runs the daemon made at these offsets (its clock), each under its own run key."""
+    started = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    keys = [f"made-{number}@v" for number in range(len(seconds_apart))]
+    for key, offset in zip(keys, seconds_apart, strict=True):
+        run = dg.DagsterRun(job_name=INDEX_JOB, run_id=str(uuid.uuid4()), tags={RUN_KEY_TAG: key})
+        instance.run_storage.add_historical_run(run, started + timedelta(seconds=offset))
+    return keys
+
+
+def test_the_pace_of_the_last_ticks_runs_is_read_from_their_creation_times(inbox):
+    _, _, instance = inbox
+    keys = made_runs(instance, [0, 3, 6.5, 9])  # gaps 3, 3.5, 2.5: the median is 3
+    assert run_pace(instance, InboxCursor(asked=tuple(keys))) == pytest.approx(3.0)
+    assert run_pace(instance, InboxCursor(asked=tuple(keys), run_pace_s=1.0)) == pytest.approx(2.0)
+    # one run asked for: nothing to measure, the pace before taken a little faster
+    alone = InboxCursor(asked=tuple(keys[:1]), run_pace_s=5.0)
+    assert run_pace(instance, alone) == pytest.approx(5.0 * UNMEASURED_PACE)
+    assert run_pace(instance, InboxCursor()) is None
+    # a key asked again whose run was made an hour before is no measure of the daemon's pace
+    old = made_runs(instance, [-3600])
+    assert run_pace(instance, InboxCursor(asked=(*keys[:2], *old))) == pytest.approx(3.0)
+    assert [runs_within_budget(p, 4) for p in (None, 0.5, 1.9, 3.0, 7.0)] == [4, 4, 3, 2, 1]
+
+
+def test_a_tick_asks_for_the_runs_the_daemon_makes_within_the_budget(inbox):
+    """The daemon made the last tick's runs 3 s apart: this tick asks for 2 runs (6 s of the
+    daemon's), not 4, and the rest of the page waits; its cursor carries what it asked for."""
+    settings, stores, instance = inbox
+    for number in range(6):
+        stores.objects.put_bytes(f"incoming/clip-{number}.mp4", b"x")
+    last = InboxCursor(asked=tuple(made_runs(instance, [0, 3, 6]))).dump()
+    result = tick(settings, instance, last, batch_size=1, runs_per_tick=4)
+    assert len(result.run_requests) == 2
+    cursor = InboxCursor.parse(result.cursor)
+    assert cursor.asked == tuple(r.run_key for r in result.run_requests)
+    assert cursor.run_pace_s == pytest.approx(3.0)
+    assert cursor.after == "incoming/clip-1.mp4"  # the next tick starts after the two
 
 
 def test_a_cut_page_registers_nothing_past_the_cut(inbox):

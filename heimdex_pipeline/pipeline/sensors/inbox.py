@@ -14,8 +14,10 @@ folder that names no user is skipped, and the tick's log says why.
 """
 
 import hashlib
+import itertools
 import json
-from dataclasses import dataclass, field
+import statistics
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -52,25 +54,43 @@ RUN_KEYS_PER_QUERY = 500
 # for again only when no run came in this long: the asker's run may still be on its way, and a
 # second request under another run key would run the video twice.
 REASK_AFTER_S = 60
+# The daemon creates a tick's runs before the tick ends (1.5-4 s each here, more on a busy day):
+# a tick asks for as many as it made in this long at the pace it made the last tick's runs, so
+# that a tick stays under 10 s with the sensor's own few seconds.
+RUN_CREATION_BUDGET_S = 6.0
+# A tick that could not measure the pace (it asked for one run) takes it this much faster, so
+# the cap grows back once the daemon is quick again.
+UNMEASURED_PACE = 0.8
 
 
 @dataclass(frozen=True)
 class InboxCursor:
-    """Where the next tick's page starts (None: from the beginning)."""
+    """Where the next tick's page starts (None: from the beginning), the run keys the last tick
+    asked for, and the seconds the daemon took to create one run (None: not measured yet)."""
 
     after: str | None = None
+    asked: tuple[str, ...] = ()
+    run_pace_s: float | None = None
 
     @classmethod
     def parse(cls, raw: str | None) -> "InboxCursor":
         if not raw:
             return cls()
         try:
-            return cls(after=json.loads(raw).get("after"))
-        except (ValueError, AttributeError):
+            data = json.loads(raw)
+            pace = data.get("run_pace_s")
+            return cls(
+                after=data.get("after"),
+                asked=tuple(str(k) for k in data.get("asked", ())),
+                run_pace_s=float(pace) if pace is not None else None,
+            )
+        except (ValueError, AttributeError, TypeError):
             return cls()
 
     def dump(self) -> str:
-        return json.dumps({"after": self.after})
+        return json.dumps(
+            {"after": self.after, "asked": list(self.asked), "run_pace_s": self.run_pace_s}
+        )
 
 
 @dataclass(frozen=True)
@@ -199,6 +219,36 @@ def scan_inbox(
     )
 
 
+def run_pace(instance: dg.DagsterInstance, cursor: InboxCursor) -> float | None:
+    """Seconds the daemon took to create each of the last tick's runs: the median gap between
+    their creation times (one clock, the daemon's; a run made long before, whose key was asked
+    again, is left out), averaged with the pace before; None while nothing was measured."""
+    previous = cursor.run_pace_s
+    made = sorted(
+        r.create_timestamp.timestamp()
+        for r in (
+            instance.get_run_records(dg.RunsFilter(tags={RUN_KEY_TAG: list(cursor.asked)}))
+            if len(cursor.asked) >= 2
+            else []
+        )
+    )
+    gaps = [b - a for a, b in itertools.pairwise(made) if b - a < REASK_AFTER_S]
+    if not gaps:
+        return previous * UNMEASURED_PACE if previous is not None else None
+    measured = statistics.median(gaps)
+    return measured if previous is None else (measured + previous) / 2
+
+
+def runs_within_budget(
+    pace_s: float | None, most: int, budget_s: float = RUN_CREATION_BUDGET_S
+) -> int:
+    """Runs a tick asks for: as many as the daemon creates in `budget_s` at `pace_s` a run,
+    at least one and at most `most` (`most` while the pace is unknown)."""
+    if pace_s is None or pace_s <= 0:
+        return most
+    return max(1, min(most, int(budget_s / pace_s)))
+
+
 def _awaits_its_run(row: Video) -> bool:
     return row.state is VideoState.UPLOADING and bool(row.run_key)
 
@@ -273,8 +323,8 @@ def build_inbox_sensor(
     runs_per_tick: int | None = None,
 ) -> dg.SensorDefinition:
     """The inbox sensor, starting at most `batch_size` new videos per run and `runs_per_tick`
-    runs per tick (no limit when None), every `interval_s` seconds; keys outside a user's
-    folder go to `default_owner`."""
+    runs per tick (fewer when the daemon made the last tick's runs slowly; no limit when None),
+    every `interval_s` seconds; keys outside a user's folder go to `default_owner`."""
 
     @dg.sensor(
         name="inbox_sensor",
@@ -283,7 +333,8 @@ def build_inbox_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Reads {KEYS_PER_TICK} keys of `{INCOMING_PREFIX}` a tick (wrapping around): "
         f"new videos are registered and indexed, {batch_size} to a run and at most "
-        f"{runs_per_tick or 'any number of'} runs a tick; changed ones are "
+        f"{runs_per_tick or 'any number of'} runs a tick (fewer while the daemon creates "
+        f"runs slowly: {RUN_CREATION_BUDGET_S:.0f} s of them a tick); changed ones are "
         "indexed again; removed ones are deleted with everything made from them. "
         "`incoming/<user>/` is that user's library; a key right under incoming/ is "
         f"{default_owner}'s. Upload elsewhere, then move the finished file in.",
@@ -295,13 +346,16 @@ def build_inbox_sensor(
         vectors: VectorStoreResource,
     ) -> dg.SensorResult:
         stores = stores_from(catalog, objects, vectors)
+        cursor = InboxCursor.parse(context.cursor)
+        pace = run_pace(context.instance, cursor) if runs_per_tick else None
+        max_runs = runs_within_budget(pace, runs_per_tick) if runs_per_tick else None
         changes = scan_inbox(
             stores,
-            InboxCursor.parse(context.cursor),
+            cursor,
             context.instance,
             default_owner=default_owner,
             batch_size=batch_size,
-            max_runs=runs_per_tick,
+            max_runs=max_runs,
         )
         for line in changes.refused:
             context.log.warning(line)
@@ -317,11 +371,19 @@ def build_inbox_sensor(
             f"{changes.scanned} keys read, {len(changes.to_index)} to index, "
             f"{len(changes.removed)} removed, {len(changes.refused)} refused"
         )
-        context.log.info(f"{summary}; {len(requests)} runs asked for")
+        budget = (
+            "" if pace is None else f" (at most {max_runs}: the last runs took {pace:.1f} s each)"
+        )
+        context.log.info(f"{summary}; {len(requests)} runs asked for{budget}")
+        next_cursor = replace(
+            changes.next_cursor,
+            asked=tuple(r.run_key for r in requests if r.run_key),
+            run_pace_s=pace,
+        )
         return dg.SensorResult(
             run_requests=requests,
             dynamic_partitions_requests=partition_requests,
-            cursor=changes.next_cursor.dump(),
+            cursor=next_cursor.dump(),
             skip_reason=None if requests or changes.removed else f"nothing new ({summary})",
         )
 
