@@ -3,6 +3,10 @@ instance holding `--library` videos, with the real `dagster-daemon` ticking the 
 
     .venv/bin/python benchmarks/inbox_burst.py --library 100000 --files 10000 \\
         --code old=/tmp/wt-old --code new=.
+    .venv/bin/python benchmarks/inbox_burst.py --library 1000000 --keep 100000
+
+With `--keep N` the library's partitions are first retired down to N (`heimdex retire --keep N`,
+as a deployment past 100,000 videos runs it).
 
 Runs are queued, not launched (max_concurrent_runs 0): the figure is the sensor's side, every
 tick of it from Dagster's own tick records (start to end, the daemon's run creation included),
@@ -33,11 +37,23 @@ QUEUE_ONLY = (
 )
 
 
-def burst(tree: Path, library: int, files: int, timeout_s: float) -> dict:
+def burst(tree: Path, library: int, files: int, timeout_s: float, keep: int | None = None) -> dict:
     """One code version's burst; its instance on the storage its deploy/dagster.yaml names."""
     pooled = (tree / "heimdex_pipeline" / "pipeline" / "pooled_postgres.py").exists()
     state = build(library, pooled=pooled)
     home = Path(state["home"])
+    retired = None
+    if keep is not None:
+        began = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "heimdex_pipeline.cli.main", "retire", "--keep", str(keep),
+             "--json"], env=environment(state) | {"PYTHONPATH": str(tree)}, cwd=tree,
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode:
+            raise SystemExit(f"heimdex retire failed:\n{done.stderr[-2000:]}")
+        retired = {"retire_s": round(time.perf_counter() - began, 1), **json.loads(done.stdout)}
+        print("retired", retired, flush=True)
     config = home / "dagster" / "dagster.yaml"
     config.write_text(config.read_text() + QUEUE_ONLY)
     inbox = home / "objects" / "incoming" / "burst"
@@ -87,6 +103,7 @@ def burst(tree: Path, library: int, files: int, timeout_s: float) -> dict:
     durations = [t["s"] for t in ticks]
     return {
         "pooled_storage": pooled,
+        "retired": retired,
         "registered": registered,
         "queued_runs": queued,
         "all_queued_s": round(took, 1),
@@ -122,15 +139,22 @@ def main() -> None:
     parser.add_argument("--library", type=int, default=100_000)
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--keep", type=int, default=None, help="retire partitions down to this")
     parser.add_argument("--code", action="append", default=[], help="NAME=TREE, in order")
     args = parser.parse_args()
     codes = [c.split("=", 1) for c in args.code] or [["current", str(ROOT)]]
     results = {}
     for name, tree in codes:
-        results[name] = burst(Path(tree).resolve(), args.library, args.files, args.timeout)
+        results[name] = burst(
+            Path(tree).resolve(), args.library, args.files, args.timeout, args.keep
+        )
         summary = {k: v for k, v in results[name].items() if k != "ticks"}
         print(name, json.dumps(summary), flush=True)
-    save(f"inbox_burst_{args.library}_{args.files}", {"library": args.library, **results})
+    kept = f"_keep_{args.keep}" if args.keep is not None else ""
+    save(
+        f"inbox_burst_{args.library}_{args.files}{kept}",
+        {"library": args.library, "keep": args.keep, **results},
+    )
 
 
 if __name__ == "__main__":
