@@ -23,6 +23,19 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 
 
+def heimdex_retire(env: dict[str, str], keep: int, tree: Path = ROOT) -> dict:
+    """`heimdex retire --keep N --json` as an operator runs it (the code of `tree`): what it
+    said, with the seconds it took."""
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "heimdex_pipeline.cli.main", "retire", "--keep", str(keep),
+         "--json"], env=env | {"PYTHONPATH": str(tree)}, cwd=tree, capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"heimdex retire failed:\n{done.stderr[-2000:]}")
+    return {"retire_s": round(time.perf_counter() - began, 1), **json.loads(done.stdout)}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

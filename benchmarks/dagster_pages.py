@@ -48,6 +48,7 @@ from benchmarks._runs import (  # noqa: E402
     default_signals,
     free_port,
     graphql,
+    heimdex_retire,
     wait_until_answers,
 )
 from benchmarks.inbox_ticks import _drop, _engine, build, environment  # noqa: E402
@@ -261,14 +262,7 @@ def retire(
             ).rowcount
         engine.dispose()
         assert marked == failed, (marked, failed)
-    began = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "heimdex_pipeline.cli.main", "retire", "--keep", str(keep),
-         "--json"], env=env, cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"heimdex retire failed:\n{done.stderr[-2000:]}")
-    return {"retire_s": round(time.perf_counter() - began, 1), **json.loads(done.stdout)}
+    return heimdex_retire(env, keep)
 
 
 def processes(env: dict[str, str], name: str, daemon_s: float) -> dict:

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT))
 
 from benchmarks._common import save  # noqa: E402
+from benchmarks._runs import heimdex_retire  # noqa: E402
 from benchmarks.inbox_ticks import _drop, _engine, build, environment  # noqa: E402
 
 QUEUE_ONLY = (
@@ -44,15 +45,7 @@ def burst(tree: Path, library: int, files: int, timeout_s: float, keep: int | No
     home = Path(state["home"])
     retired = None
     if keep is not None:
-        began = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "heimdex_pipeline.cli.main", "retire", "--keep", str(keep),
-             "--json"], env=environment(state) | {"PYTHONPATH": str(tree)}, cwd=tree,
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if done.returncode:
-            raise SystemExit(f"heimdex retire failed:\n{done.stderr[-2000:]}")
-        retired = {"retire_s": round(time.perf_counter() - began, 1), **json.loads(done.stdout)}
+        retired = heimdex_retire(environment(state), keep, tree)
         print("retired", retired, flush=True)
     config = home / "dagster" / "dagster.yaml"
     config.write_text(config.read_text() + QUEUE_ONLY)

@@ -224,14 +224,10 @@ def run_pace(instance: dg.DagsterInstance, cursor: InboxCursor) -> float | None:
     their creation times (one clock, the daemon's; a run made long before, whose key was asked
     again, is left out), averaged with the pace before; None while nothing was measured."""
     previous = cursor.run_pace_s
-    made = sorted(
-        r.create_timestamp.timestamp()
-        for r in (
-            instance.get_run_records(dg.RunsFilter(tags={RUN_KEY_TAG: list(cursor.asked)}))
-            if len(cursor.asked) >= 2
-            else []
-        )
-    )
+    made: list[float] = []
+    if len(cursor.asked) >= 2:  # one run has no gap to measure
+        records = instance.get_run_records(dg.RunsFilter(tags={RUN_KEY_TAG: list(cursor.asked)}))
+        made = sorted(r.create_timestamp.timestamp() for r in records)
     gaps = [b - a for a, b in itertools.pairwise(made) if b - a < REASK_AFTER_S]
     if not gaps:
         return previous * UNMEASURED_PACE if previous is not None else None
@@ -347,8 +343,10 @@ def build_inbox_sensor(
     ) -> dg.SensorResult:
         stores = stores_from(catalog, objects, vectors)
         cursor = InboxCursor.parse(context.cursor)
-        pace = run_pace(context.instance, cursor) if runs_per_tick else None
-        max_runs = runs_within_budget(pace, runs_per_tick) if runs_per_tick else None
+        pace = max_runs = None
+        if runs_per_tick:
+            pace = run_pace(context.instance, cursor)
+            max_runs = runs_within_budget(pace, runs_per_tick)
         changes = scan_inbox(
             stores,
             cursor,
