@@ -168,11 +168,14 @@ def analyse_video(
         with av.open(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            # pts x time base as int / int: the same correctly rounded float as through a
+            # Fraction, without building two Fractions a frame
+            num, den = stream.time_base.numerator, stream.time_base.denominator
             for frame in container.decode(stream):
                 decoded += 1
                 if frame.pts is None:
                     continue
-                time_s = max(0.0, float(frame.pts * stream.time_base) - probe.start_s)
+                time_s = max(0.0, frame.pts * num / den - probe.start_s)
                 planes = analysis_planes(frame, detector.analysis_width)
                 for cut in shots.push(time_s, planes):
                     cut_at(cut)

@@ -157,13 +157,12 @@ def analysis_planes(frame: av.VideoFrame, analysis_width: int) -> np.ndarray:
     )
     height = min(y.shape[0] // 2 * 2, u.shape[0] * 2)
     width = min(y.shape[1] // 2 * 2, u.shape[1] * 2)
-    return np.concatenate(
-        [
-            y[:height, :width].reshape(-1),
-            u[: height // 2, : width // 2].reshape(-1),
-            v[: height // 2, : width // 2].reshape(-1),
-        ]
-    ).reshape(height * 3 // 2, width)
+    out = np.empty((height * 3 // 2, width), np.uint8)
+    out[:height] = y[:height, :width]
+    chroma_out = out[height:].reshape(2, height // 2, width // 2)  # a view: all of u, then all of v
+    chroma_out[0] = u[: height // 2, : width // 2]
+    chroma_out[1] = v[: height // 2, : width // 2]
+    return out
 
 
 def shot_parts(start_s: float, end_s: float, max_scene_s: float) -> list[tuple[float, float]]:

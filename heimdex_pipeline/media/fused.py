@@ -16,6 +16,7 @@ wide, planar YUV): no colour conversion, no second decode. Cuts come out a few f
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -27,6 +28,11 @@ import numpy as np
 # end; the longer ones for gradual transitions (a window of 2 x half-width, centred on its middle).
 LOOKBACK = (1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32)
 HALF_WIDTHS = (4, 6, 8, 12, 16)
+RING = max(LOOKBACK) + 1  # the signatures kept: this frame's and those it looks back at
+# rows of the histogram ring holding the frames LOOKBACK back from frame n, by n % RING
+_RING_ROWS = [np.array([(n - k) % RING for k in LOOKBACK]) for n in range(RING)]
+_NO_CONTENT = (0.0,) * len(LOOKBACK)  # content is measured one frame back only
+HIST_BINS = 64  # luma 32, u 16, v 16
 LATENCY = 50  # frames a decision waits for (3 x the largest half-width, a fade's recovery)
 
 
@@ -117,6 +123,12 @@ class _Frame:
     spread: dict[int, float] = field(default_factory=dict)
 
 
+@functools.cache
+def _hist_sizes(luma: int, chroma: int) -> np.ndarray:
+    """What each bin of a signature's 32 + 16 + 16 histogram counts are divided by."""
+    return np.array([luma] * 32 + [chroma] * 32, np.float32)
+
+
 class _Signature:
     """What frames are compared by: planes for the content score, histograms, a 63-bit DCT hash
     (an int: distances are one XOR and a bit count)."""
@@ -126,22 +138,21 @@ class _Signature:
     def __init__(self, yuv420p: np.ndarray):
         rows = yuv420p.shape[0] * 2 // 3
         width = yuv420p.shape[1]
-        flat = yuv420p.reshape(-1)
+        flat = np.ascontiguousarray(yuv420p).reshape(-1)
         y = flat[: rows * width].reshape(rows, width)
         quarter = (rows // 2) * (width // 2)
         uv = flat[rows * width : rows * width + 2 * quarter]
         self.planes = (np.ascontiguousarray(y[::2, ::2]), uv)
         mean, std = cv2.meanStdDev(y)
         self.luma, self.std = float(mean[0, 0]), float(std[0, 0])
-        u = uv[:quarter].reshape(1, -1)
-        v = uv[quarter:].reshape(1, -1)
-        self.hist = np.concatenate(
+        counts = np.concatenate(
             [
-                cv2.calcHist([y], [0], None, [32], [0, 256]).ravel() / y.size,
-                cv2.calcHist([u], [0], None, [16], [0, 256]).ravel() / quarter,
-                cv2.calcHist([v], [0], None, [16], [0, 256]).ravel() / quarter,
+                cv2.calcHist([y], [0], None, [32], [0, 256]),
+                cv2.calcHist([uv[:quarter]], [0], None, [16], [0, 256]),
+                cv2.calcHist([uv[quarter:]], [0], None, [16], [0, 256]),
             ]
         )
+        self.hist = counts.ravel() / _hist_sizes(y.size, quarter)  # each share of its plane
         small = cv2.resize(y, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
         low = cv2.dct(small)[:8, :8].ravel()[1:]
         bits = np.packbits(low > np.partition(low, 31)[31])  # above the median: 32 of 63 bits
@@ -167,7 +178,8 @@ class FusedDetector:
 
     def __init__(self, thresholds: FusedThresholds | None = None):
         self.t = thresholds or FusedThresholds()
-        self._signatures: deque[_Signature] = deque(maxlen=max(LOOKBACK) + 1)
+        self._signatures: deque[_Signature] = deque(maxlen=RING)
+        self._hists = np.zeros((RING, HIST_BINS), np.float32)  # frame n's histogram at n % RING
         self.frames: list[_Frame] = []  # kept for the whole video: a few hundred bytes each
         self._dark_before: list[int] = [0]  # [j]: how many of frames [0, j) are dark
         # _is_cut's answers, kept once the frames they read (up to CUT_READS_AHEAD on) are in
@@ -189,19 +201,26 @@ class FusedDetector:
         signature = _Signature(yuv420p)
         black = signature.luma < BLACK_LUMA and signature.std < BLACK_STD
         frame = _Frame(time_s, signature.luma, black, signature.std < FLAT_STD)
-        known = [k for k in LOOKBACK if k <= len(self._signatures)]
-        if known:  # histogram distances to every frame looked back at, in one operation
-            hists = np.stack([self._signatures[-k].hist for k in known])
-            hist_d = np.abs(hists - signature.hist).sum(axis=1) / 6
-            for k, hist in zip(known, hist_d.tolist(), strict=True):
-                other = self._signatures[-k]
-                content = 0.0
-                if k == 1:
-                    content, frame.spread[1] = signature.content(other)
-                frame.back[k] = (content, hist, signature.hash_distance(other))
+        seen = len(self.frames)
+        if seen:
+            signatures = self._signatures
+            if seen >= RING - 1:
+                known, rows = LOOKBACK, _RING_ROWS[seen % RING]
+            else:
+                known = tuple(k for k in LOOKBACK if k <= seen)
+                rows = np.array([(seen - k) % RING for k in known])
+            # histogram distances to every frame looked back at, in one operation
+            hist_d = (np.abs(self._hists[rows] - signature.hist).sum(axis=1) / 6).tolist()
+            own = signature.hash
+            hash_d = [(own ^ signatures[-k].hash).bit_count() / 63 for k in known]
+            scores = zip(_NO_CONTENT, hist_d, hash_d, strict=False)  # known may be shorter
+            frame.back = dict(zip(known, scores, strict=True))
+            content, frame.spread[1] = signature.content(signatures[-1])
+            frame.back[1] = (content, hist_d[0], hash_d[0])
             if self._strong(frame.back[1]):  # a cut may come here after damaged frames
-                for k in range(2, min(MAX_BURST + 1, len(self._signatures)) + 1):
-                    frame.spread[k] = signature.content(self._signatures[-k])[1]
+                for k in range(2, min(MAX_BURST + 1, seen) + 1):
+                    frame.spread[k] = signature.content(signatures[-k])[1]
+        self._hists[seen % RING] = signature.hist
         self.frames.append(frame)
         self._dark_before.append(self._dark_before[-1] + (signature.luma < DARK_LUMA))
         self._follow_dips(signature)
@@ -559,13 +578,15 @@ class FusedDetector:
         t = self.t
         for w in HALF_WIDTHS:
             a, b = i - w, i + w
-            here = self._across(a, b)
-            if here is None:
+            found = self.frames[b].back.get(2 * w) if a >= 0 and b < len(self.frames) else None
+            if found is None:
                 continue
-            _, hist, hashd = self.frames[b].back[2 * w]
-            ratios = (hist / t.gradual_hist, hashd / t.gradual_hash)
+            ratios = (found[1] / t.gradual_hist, found[2] / t.gradual_hash)
             if min(ratios) < GRADUAL_EACH or sum(ratios) < 2:
                 continue  # the ends must differ as two shots do, in colour and in structure
+            here = self._across(a, b)  # (asked second: the test above rules out most frames)
+            if here is None:
+                continue
             within = [
                 v for v in (self._across(a - 2 * w, a), self._across(b, b + 2 * w)) if v is not None
             ]
