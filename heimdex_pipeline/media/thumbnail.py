@@ -80,9 +80,10 @@ def fit_short_side(size: tuple[int, int], short_side: int) -> tuple[int, int]:
 
 
 def encode(image: Image.Image, size: tuple[int, int], fmt: str, quality: int = 85) -> bytes:
-    """Resize (bicubic, antialiased) and encode (WebP at method 2: half the default's time)."""
+    """Shrink (area averaging, as the decoder's scaling: half bicubic's time) and encode (WebP
+    at method 2: half the default's time)."""
     if image.size != size:
-        image = image.resize(size, Image.Resampling.BICUBIC)
+        image = image.resize(size, Image.Resampling.BOX)
     buffer = io.BytesIO()
     options = {"method": 2} if fmt == "WEBP" else {}
     image.save(buffer, format=fmt, quality=quality, **options)
