@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,21 +42,51 @@ class VideoAnalysis:
     frames_decoded: int
 
 
+class _JpegWorker:
+    """Scales and encodes kept frames on a thread of its own while the loop decodes on (the
+    scaling and the JPEG encoder let go of the GIL). At most MAX_PENDING frames wait for it, so
+    a slow encoder holds back the decoder rather than letting frames pile up."""
+
+    MAX_PENDING = 8
+
+    def __init__(self, size: tuple[int, int], rotation: int, quality: int):
+        self._options = (size, rotation, quality)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heimdex-jpeg")
+        self._pending: deque[Future[bytes]] = deque()
+
+    def submit(self, frame: av.VideoFrame) -> Future[bytes]:
+        while self._pending and (self._pending[0].done() or len(self._pending) >= self.MAX_PENDING):
+            self._pending.popleft().result()  # an encoding error surfaces here, or at the end
+        future = self._pool.submit(frame_to_jpeg, frame, *self._options)
+        self._pending.append(future)
+        return future
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 @dataclass
 class _Held:
     """A frame the sampler picked, kept as the decoder gave it until we know it is needed."""
 
     sample: FrameSample  # its jpeg is empty until encoded
     frame: av.VideoFrame | None
+    jpeg: Future[bytes] | None = None
 
     @property
     def time_s(self) -> float:
         return self.sample.time_s
 
-    def encoded(self, size: tuple[int, int], rotation: int, quality: int) -> FrameSample:
+    def encode(self, worker: _JpegWorker) -> _Held:
+        """Have the frame encoded (once) and let go of it."""
         if self.frame is not None:
-            jpeg = frame_to_jpeg(self.frame, size, rotation, quality)
-            self.sample, self.frame = replace(self.sample, jpeg=jpeg), None
+            self.jpeg, self.frame = worker.submit(self.frame), None
+        return self
+
+    def encoded(self) -> FrameSample:
+        """The sample with its JPEG (waits for the encoding)."""
+        if self.jpeg is not None:
+            self.sample, self.jpeg = replace(self.sample, jpeg=self.jpeg.result()), None
         return self.sample
 
 
@@ -111,15 +142,31 @@ def analyse_video(
 
     `shots` is the detector to feed (by default the one `detector` names). Picked frames stay
     undecoded-to-RGB until their shot ends; then only those a thumbnail or
-    an embedding will use are scaled and encoded (most of the cost of keeping frames).
+    an embedding will use are scaled and encoded (most of the cost of keeping frames), on a
+    thread beside the decode loop.
     """
     path = str(path)
     shots = shots or shot_detector(detector, probe.fps)
+    keep_size = sample_size(probe.width, probe.height, probe.display_aspect, sampling)
+    worker = _JpegWorker(keep_size, probe.rotation, sampling.jpeg_quality)
+    try:
+        return _decode_pass(path, probe, detector, sampling, max_scene_s, shots, worker)
+    finally:
+        worker.close()
+
+
+def _decode_pass(
+    path: str,
+    probe: VideoProbe,
+    detector: DetectorSettings,
+    sampling: SampleSettings,
+    max_scene_s: float,
+    shots: Shots,
+    worker: _JpegWorker,
+) -> VideoAnalysis:
     max_interval_s = max(sampling.base_interval_s, max_scene_s / 8)
     sampler: FrameSampler[_Held] = FrameSampler(sampling, max_interval_s=max_interval_s)
-    keep_size = sample_size(probe.width, probe.height, probe.display_aspect, sampling)
-    options = (keep_size, probe.rotation, sampling.jpeg_quality)
-    kept: list[FrameSample] = []
+    kept: list[_Held] = []
 
     def close_shot(held: list[_Held], start_s: float, end_s: float) -> None:
         spans = [
@@ -127,7 +174,7 @@ def analyse_video(
         ]
         by_sample = {id(h.sample): h for h in held}
         for sample in needed_samples([h.sample for h in held], spans):
-            kept.append(by_sample[id(sample)].encoded(*options))
+            kept.append(by_sample[id(sample)].encode(worker))
 
     # A detector that looks ahead decides a frame some frames after it was decoded; frames wait
     # here until then, so the sampler sees each shot's frames as if cuts came at once. Only the
@@ -149,7 +196,7 @@ def analyse_video(
         sampler.add(_Held(sample, frame))
         if sampler.saturated:  # a long shot: hold no more than max_per_shot frames
             for held in sampler.current:
-                held.encoded(*options)
+                held.encode(worker)
 
     def release(upto_s: float) -> None:
         while waiting and waiting[0][0] <= upto_s:
@@ -195,6 +242,6 @@ def analyse_video(
     close_shot(sampler.finish(), shot_start_s, max(probe.duration_s, time_s, shot_start_s + 1e-3))
     return VideoAnalysis(
         cuts_s=sorted(set(shots.cuts_s)),
-        samples=sorted(kept, key=lambda s: s.time_s),
+        samples=sorted((held.encoded() for held in kept), key=lambda s: s.time_s),
         frames_decoded=decoded,
     )
