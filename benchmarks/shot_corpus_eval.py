@@ -81,8 +81,7 @@ def run_detector(
 
 def replay(detector: FusedDetector, thresholds: FusedThresholds) -> list[float]:
     """The fused detector's boundaries under other thresholds, from the features it recorded."""
-    again = FusedDetector(thresholds)
-    again.frames = detector.frames
+    again = FusedDetector.replaying(detector, thresholds)
     again.finish()
     return again.cuts_s
 

@@ -190,8 +190,7 @@ def true_shortest(corpus: list[CorpusClip], clips: list[RealClip], folder: Path)
 
 
 def replay(detector: FusedDetector, thresholds: FusedThresholds) -> list[float]:
-    again = FusedDetector(thresholds)
-    again.frames = detector.frames
+    again = FusedDetector.replaying(detector, thresholds)
     again.finish()
     return again.cuts_s
 

@@ -20,8 +20,8 @@ from benchmarks.shot_corpus import (
     build_corpus,
     make_clip,
 )
-from benchmarks.shot_corpus_eval import match, run_detector, table
-from heimdex_pipeline.media.fused import FusedDetector
+from benchmarks.shot_corpus_eval import match, replay, run_detector, table
+from heimdex_pipeline.media.fused import FusedDetector, FusedThresholds
 
 pytestmark = pytest.mark.slow
 
@@ -119,6 +119,17 @@ def test_the_fused_detector_holds_on_a_seeded_subset_and_beats_content(corpus):
         assert fused_rows[category]["recall"] > content_rows[category]["recall"], category
     for category in ("fade_within_shot", "fast_pan", "zoom", "dropped_frames"):
         assert fused_rows[category]["fp"] <= 1, (category, fused_rows[category])
+
+
+def test_replaying_the_recorded_scores_gives_the_pass_its_own_cuts(corpus):
+    """The threshold search replays each clip's recorded scores: with the shipped thresholds it
+    must find what the pass found (fades too: their dark frames are counted again)."""
+    kinds = {"fade_between_shots", "fade_within_shot", "cut_dark", "dissolve", "flash"}
+    clips = [c for c in corpus if c.category in kinds]
+    found, detectors, _ = run_detector(clips, FusedDetector)
+    assert sum(len(cuts) for cuts in found.values()) >= len(clips)
+    for clip in clips:
+        assert replay(detectors[clip.path], FusedThresholds()) == found[clip.path], clip.path
 
 
 def test_the_plain_cut_goes_to_another_picture_not_the_same_one_lit_otherwise():

@@ -197,6 +197,15 @@ class FusedDetector:
         self._last_gradual: int | None = None
         self.cuts_s: list[float] = []
 
+    @classmethod
+    def replaying(cls, recorded: FusedDetector, thresholds: FusedThresholds) -> FusedDetector:
+        """A detector holding another's recorded scores under other thresholds: `finish()`
+        decides the whole video again without decoding (the benchmarks' threshold search)."""
+        again = cls(thresholds)
+        again.frames = recorded.frames
+        again._dark_before = list(recorded._dark_before)
+        return again
+
     def push(self, time_s: float, yuv420p: np.ndarray) -> list[float]:
         signature = _Signature(yuv420p)
         black = signature.luma < BLACK_LUMA and signature.std < BLACK_STD
