@@ -34,6 +34,7 @@ from benchmarks.real_footage import RealClip, fetch, frame_times  # noqa: E402
 from benchmarks.real_footage import match as real_match  # noqa: E402
 from benchmarks.shot_corpus import CATEGORIES, CorpusClip, build_corpus  # noqa: E402
 from benchmarks.shot_corpus_eval import match as corpus_match  # noqa: E402
+from benchmarks.shot_corpus_eval import replay  # noqa: E402
 from heimdex_pipeline.media.analyse import analyse_video  # noqa: E402
 from heimdex_pipeline.media.detect import DetectorSettings  # noqa: E402
 from heimdex_pipeline.media.frames import SampleSettings  # noqa: E402
@@ -187,12 +188,6 @@ def true_shortest(corpus: list[CorpusClip], clips: list[RealClip], folder: Path)
         out["sample clips"] = min(out.get("sample clips", 10**9),
                                   *[b - a for a, b in zip(starts, starts[1:], strict=False)])  # fmt: skip  # noqa: E501,RUF007
     return out
-
-
-def replay(detector: FusedDetector, thresholds: FusedThresholds) -> list[float]:
-    again = FusedDetector.replaying(detector, thresholds)
-    again.finish()
-    return again.cuts_s
 
 
 def tune(items: list[Item], recorded: dict[Path, FusedDetector]) -> FusedThresholds:
